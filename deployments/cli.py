@@ -1,0 +1,262 @@
+"""`smartcity`: the coordinator's command line.
+
+Exit codes: 0 success, 1 the domain refused, 2 bad usage or input. Errors are one line on stderr.
+Read-only commands import neither Prefect nor the flows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:  # typer vendors click since 0.2x; older ones use click itself
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc
+
+from models.errors import BadInput, SmartCityError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Run Gerakan Menuju 100 Smart City on Prefect.")
+regions_app = typer.Typer(no_args_is_help=True, help="The region registry.")
+cohort_app = typer.Typer(no_args_is_help=True, help="Cohorts: create, nominate, advance.")
+region_app = typer.Typer(no_args_is_help=True, help="One region: advance, history.")
+events_app = typer.Typer(no_args_is_help=True, help="The event outbox.")
+app.add_typer(regions_app, name="regions")
+app.add_typer(cohort_app, name="cohort")
+app.add_typer(region_app, name="region")
+app.add_typer(events_app, name="events")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def utcnow() -> datetime:
+    """The real clock; only the CLI edge reads it, and passes it down."""
+    return datetime.now(UTC)
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    """Print JSON or a human line."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
+
+
+@app.command()
+def init() -> None:
+    """Create or upgrade the database to the current schema."""
+    from models.migrate import upgrade
+    from models.settings import get_settings
+
+    upgrade()
+    typer.echo(f"database ready: {_masked(get_settings().resolved_database_url())}")
+
+
+def _masked(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@regions_app.command("import")
+def regions_import(file: Path, as_json: JsonOpt = False) -> None:
+    """Upsert regions from a CSV (bps_code,name,type,province,timezone[,population]); all or nothing."""
+    from models.db import session_scope
+    from models.regions import parse_regions, read_csv_text, upsert_regions
+
+    regions = parse_regions(read_csv_text(file), source=str(file))
+    with session_scope() as session:
+        inserted, updated = upsert_regions(session, regions, now=utcnow())
+    emit({"inserted": inserted, "updated": updated, "rows": len(regions)}, as_json,
+         f"imported {len(regions)} regions: {inserted} new, {updated} updated")
+
+
+@regions_app.command("list")
+def regions_list(province: str | None = None, as_json: JsonOpt = False) -> None:
+    """List the registry."""
+    from sqlmodel import select
+
+    from models.db import session_scope
+    from models.tables import Region
+
+    with session_scope() as session:
+        query = select(Region).order_by(Region.bps_code)
+        if province:
+            query = query.where(Region.province == province)
+        rows = [r.model_dump(exclude={"id", "updated_at"}) for r in session.exec(query).all()]
+    lines = [f"{r['bps_code']}  {r['name']:<32} {r['province']:<24} {r['timezone']}" for r in rows]
+    emit(rows, as_json, "\n".join(lines) or "no regions (import some with `smartcity regions import`)")
+
+
+@cohort_app.command("create")
+def cohort_create(name: str, year: Annotated[int, typer.Option()],
+                  quota: Annotated[int, typer.Option()]) -> None:
+    """Create a cohort with a year and a quota."""
+    from models.db import session_scope
+    from models.program import create_cohort
+
+    with session_scope() as session:
+        create_cohort(session, name=name, year=year, quota=quota, now=utcnow())
+    typer.echo(f"cohort {name} created (year {year}, quota {quota})")
+
+
+@cohort_app.command("nominate")
+def cohort_nominate(name: str, codes: Annotated[list[str] | None, typer.Argument()] = None,
+                    file: Annotated[Path | None, typer.Option(help="one BPS code per line")] = None) -> None:
+    """Nominate regions into a cohort, by code or from a file of codes."""
+    from models.db import session_scope
+    from models.program import nominate
+    from models.regions import read_csv_text
+
+    all_codes = list(codes or [])
+    if file is not None:
+        all_codes += codes_from_file(read_csv_text(file))
+    with session_scope() as session:
+        added, already = nominate(session, cohort=name, codes=all_codes, now=utcnow())
+    typer.echo(f"cohort {name}: {added} nominated, {already} already enrolled")
+
+
+def codes_from_file(text: str) -> list[str]:
+    """BPS codes from a CSV with a `bps_code` column, or from a file of one code per line."""
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    header = [h.strip() for h in rows[0]] if rows else []
+    if "bps_code" in header:
+        col = header.index("bps_code")
+        return [r[col].strip() for r in rows[1:] if len(r) > col and r[col].strip()]
+    return [r[0].strip() for r in rows if r and r[0].strip()]
+
+
+@cohort_app.command("advance")
+def cohort_advance(name: str, to: Annotated[str, typer.Option("--to")],
+                   actor: Annotated[str, typer.Option("--actor")],
+                   reason: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Advance every eligible region of a cohort one stage, as one flow run."""
+    from deployments import runner
+
+    stage = _stage(to)
+    _require_actor(actor)
+    summary = runner.advance_cohort(name, stage, actor, reason)
+    text = (f"cohort {name} -> {stage}: {summary['applied']} advanced, {summary['unchanged']} unchanged, "
+            f"{summary['already']} already there, {len(summary['refused'])} refused")
+    emit(summary, as_json, text + "".join(f"\n  refused {r}" for r in summary["refused"][:20]))
+    if summary["refused"]:
+        raise typer.Exit(1)
+
+
+@region_app.command("advance")
+def region_advance(code: str, to: Annotated[str, typer.Option("--to")],
+                   actor: Annotated[str, typer.Option("--actor")],
+                   reason: Annotated[str | None, typer.Option()] = None,
+                   cohort: Annotated[str | None, typer.Option()] = None,
+                   idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Move one region to a stage (the next one, or a reasoned revise/withdraw)."""
+    from deployments import runner
+
+    stage = _stage(to)
+    _require_actor(actor)
+    result = runner.advance_region(code.strip(), stage, actor, reason, cohort, idempotency_key)
+    words = {"applied": "now", "duplicate": "already recorded (same idempotency key):",
+             "unchanged": "already"}
+    emit(result, as_json, f"region {code}: {words[result['status']]} {result['to_stage']}"
+         f" (version {result['version']})")
+
+
+@region_app.command("history")
+def region_history(code: str, as_json: JsonOpt = False) -> None:
+    """Every stage change of a region, oldest first."""
+    from models.db import session_scope
+    from models.program import history
+
+    with session_scope() as session:
+        rows = history(session, code.strip())
+    lines = [f"{r['at'][:19]}Z  {r['cohort']}  {r['from']} -> {r['to']} ({r['kind']}) by {r['actor']}"
+             + (f": {r['reason']}" if r["reason"] else "") for r in rows]
+    emit(rows, as_json, "\n".join(lines) or f"region {code}: no stage changes yet")
+
+
+@app.command()
+def status(cohort: str | None = None, as_json: JsonOpt = False) -> None:
+    """Counts per cohort and stage; with --cohort, one line per region."""
+    from models.db import session_scope
+    from models.program import stage_counts, status_rows
+
+    with session_scope() as session:
+        counts = stage_counts(session)
+        rows = status_rows(session, cohort) if (cohort or as_json) else []
+    if as_json:
+        emit({"cohorts": counts, "regions": rows}, True, "")
+        return
+    lines = [f"{name}: " + ", ".join(f"{s}={n}" for s, n in sorted(c.items())) for name, c in counts.items()]
+    lines += [f"  {r['bps_code']} {r['name']:<32} {r['stage']}" for r in rows]
+    typer.echo("\n".join(lines) or "no cohorts yet")
+
+
+@events_app.command("flush")
+def events_flush() -> None:
+    """Publish events waiting in the outbox (after the Prefect server was down)."""
+    from deployments import runner
+
+    typer.echo(f"published {runner.flush_events()} event(s)")
+
+
+@events_app.command("pending")
+def events_pending(as_json: JsonOpt = False) -> None:
+    """How many events wait in the outbox."""
+    from sqlmodel import func, select
+
+    from models.db import session_scope
+    from models.tables import EventOutbox
+
+    with session_scope() as session:
+        n = session.exec(select(func.count()).select_from(EventOutbox)
+                         .where(EventOutbox.published_at.is_(None))).one()  # type: ignore[union-attr]
+    emit({"pending": n}, as_json, f"{n} event(s) waiting to be published")
+
+
+def _stage(value: str) -> str:
+    from models.stages import parse_stage
+
+    try:
+        return parse_stage(value).value
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _require_actor(actor: str) -> None:
+    if not actor.strip():
+        raise BadInput("--actor must name who makes the change")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command and turn every error into one line and an exit code."""
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="smartcity", standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except click_exc.UsageError as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except SmartCityError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        for line in getattr(exc, "errors", [])[:200]:
+            typer.echo(f"  {line}", err=True)
+        return exc.exit_code
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

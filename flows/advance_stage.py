@@ -1,0 +1,48 @@
+"""advance-stage: move one region to a stage.
+
+Triggered by: `smartcity region advance`, a coordinator's "Run" in the Prefect UI, or the
+`advance-stage` deployment.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.runtime import flow_run
+from prefect.states import Failed, State
+
+from models.db import session_scope
+from models.events import slug
+from models.program import region_label
+from tasks.events import publish_events
+from tasks.runs import add_run_tags, current_flow_run_id
+from tasks.stage import apply_stage_change
+
+
+def run_name() -> str:
+    """advance-kota-bandung-to-drafting."""
+    params = flow_run.parameters
+    code, to = params["region_code"], params["to"]
+    with session_scope() as session:
+        label = region_label(session, code)
+    return f"advance-{slug(label[0]) if label else code}-to-{to}"
+
+
+@flow(name="advance-stage", flow_run_name=run_name, log_prints=False)
+async def advance_stage(region_code: str, to: str, actor: str, reason: str | None = None,
+                        cohort: str | None = None, expected_version: int | None = None,
+                        idempotency_key: str | None = None) -> dict | State:
+    """Apply one stage change, label the run, and publish its event."""
+    result = apply_stage_change(region_code, to, actor, reason, cohort, expected_version,
+                                idempotency_key, current_flow_run_id())
+    with session_scope() as session:
+        label = region_label(session, region_code)
+    tags = [f"region:{region_code}", f"stage:{to}"]
+    if label:
+        tags.append(f"province:{slug(label[1])}")
+    if cohort:
+        tags.append(f"cohort:{cohort}")
+    await add_run_tags(tags)
+    await publish_events()
+    if result["status"] == "refused":
+        return Failed(message=result["error"], data=result)
+    return result

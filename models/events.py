@@ -1,0 +1,85 @@
+"""Prefect events as plain data, queued in the outbox inside the transaction that caused them.
+
+Event ids are uuid5 of a stable key, so publishing the same row twice is harmless: the Prefect
+server stores an event id once and its trigger service skips ids it has seen.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from models.tables import Cohort, EventOutbox, Region
+
+NAMESPACE = uuid.UUID("6f1d3c2e-8b7a-4f0e-9c35-1a2b3c4d5e6f")
+
+
+def slug(text: str) -> str:
+    """kebab-case ASCII slug: 'Kota Bandung' -> 'kota-bandung'."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "x"
+
+
+def region_resource(region: Region, **labels: str) -> dict[str, str]:
+    """The Prefect resource of a region."""
+    return {
+        "prefect.resource.id": f"smartcity.region.{region.bps_code}",
+        "prefect.resource.name": region.name,
+        **labels,
+    }
+
+
+def related_for(region: Region, cohort: Cohort) -> list[dict[str, str]]:
+    """Related resources of a region's event: its cohort and its province."""
+    return [
+        {
+            "prefect.resource.id": f"smartcity.cohort.{slug(cohort.name)}",
+            "prefect.resource.role": "cohort",
+            "prefect.resource.name": cohort.name,
+        },
+        {
+            "prefect.resource.id": f"smartcity.province.{slug(region.province)}",
+            "prefect.resource.role": "province",
+            "prefect.resource.name": region.province,
+        },
+    ]
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    event: str,
+    resource: dict[str, str],
+    related: list[dict[str, str]],
+    payload: dict[str, Any],
+    occurred_at: datetime,
+) -> EventOutbox:
+    """Add an event to the outbox in the caller's transaction; its id is derived from `key`."""
+    row = EventOutbox(
+        event_id=str(uuid.uuid5(NAMESPACE, key)),
+        event=event,
+        resource=resource,
+        related=related,
+        payload=payload,
+        occurred_at=occurred_at,
+    )
+    session.add(row)
+    return row
+
+
+def as_prefect_event(row: EventOutbox) -> dict[str, Any]:
+    """The JSON body Prefect's `POST /api/events` accepts for one outbox row."""
+    return {
+        "id": row.event_id,
+        "occurred": row.occurred_at.isoformat(),
+        "event": row.event,
+        "resource": row.resource,
+        "related": row.related,
+        "payload": row.payload,
+    }

@@ -1,0 +1,52 @@
+"""Settings for the whole engine: one pydantic-settings class, read once, never at import time."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    """Per-user data directory (XDG on Linux), so the default database survives across runs."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smartcity"
+
+
+class Settings(BaseSettings):
+    """Engine settings; every field can be set with a `SMARTCITY_` environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in data_dir")
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    batch_size: int = Field(default=50, ge=1, le=5000, description="regions per task in cohort flows")
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    reviewers_per_masterplan: int = Field(default=2, ge=1)
+    require_prefect: bool = Field(
+        default=False, description="refuse stage changes when no Prefect API is reachable"
+    )
+    language: str = Field(default="id", pattern="^(id|en)$")
+
+    def resolved_database_url(self) -> str:
+        """The database URL in force: the override, or the SQLite file in the data directory."""
+        if self.database_url:
+            return normalise_url(self.database_url)
+        return f"sqlite:///{self.data_dir / 'smartcity.db'}"
+
+
+def normalise_url(url: str) -> str:
+    """Pick the drivers we ship (psycopg 3) for plain `postgresql://` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (tests call `get_settings.cache_clear()`)."""
+    return Settings()

@@ -1,0 +1,36 @@
+"""Tasks that write stage changes: thin wrappers that open their own session and call the domain."""
+
+from __future__ import annotations
+
+import pendulum
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models.db import session_scope
+from models.errors import SmartCityError
+from models.stages import Stage
+from models.transitions import StageChange, advance_many, change_stage
+
+
+@task(name="change-stage", cache_policy=NO_CACHE, persist_result=False)
+def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None, cohort: str | None,
+                       expected_version: int | None, idempotency_key: str | None,
+                       flow_run_id: str | None) -> dict:
+    """One region's stage change through the domain's single path."""
+    request = StageChange(region_code, Stage(to), actor, reason, cohort, expected_version,
+                          idempotency_key, flow_run_id)
+    try:
+        with session_scope() as session:
+            return change_stage(session, request, now=pendulum.now("UTC")).as_dict()
+    except SmartCityError as exc:
+        # A refusal is an answer, not a crash: the flow turns it into a Failed state with this text.
+        return {"status": "refused", "region_code": region_code, "error": str(exc), "exit_code": exc.exit_code}
+
+
+@task(name="advance-batch", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
+def advance_batch(cohort: str, items: list[tuple[str, int]], to: str, actor: str, reason: str | None,
+                  flow_run_id: str | None) -> dict[str, list]:
+    """Advance a batch of a cohort's regions; safe to retry (idempotency keys per region)."""
+    with session_scope() as session:
+        return advance_many(session, cohort=cohort, items=[tuple(i) for i in items], to=Stage(to),
+                            actor=actor, reason=reason, now=pendulum.now("UTC"), flow_run_id=flow_run_id)

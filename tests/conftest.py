@@ -1,0 +1,123 @@
+"""Shared fixtures: real SQLite files and a real PostgreSQL, one fresh schema per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PG_ADMIN_URL = os.environ.get("SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def reset_caches() -> None:
+    """Forget cached settings and engines after the environment changes."""
+    from models.db import reset_engines
+    from models.settings import get_settings
+
+    reset_engines()
+    get_settings.cache_clear()
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once; each test copies it."""
+    from models.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    reset_caches()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throwaway PostgreSQL database, migrated to head once for the session."""
+    problem = pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"{problem} (CI=true: PostgreSQL tests must run)")
+        pytest.skip(problem)
+    name = f"smartcity_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    from models.migrate import upgrade
+
+    upgrade(url)
+    reset_caches()
+    yield url
+    reset_caches()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = [r[0] for r in conn.execute(sa.text(
+            "select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'"))]
+        if tables:
+            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path, monkeypatch) -> Iterator[str]:
+    """A migrated, empty database on each backend, set as SMARTCITY_DATABASE_URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "smartcity.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        _truncate_pg(url)
+    monkeypatch.setenv("SMARTCITY_DATABASE_URL", url)
+    reset_caches()
+    yield url
+    reset_caches()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, monkeypatch, sqlite_template) -> Iterator[str]:
+    """SQLite only, for tests that are about one process and the domain."""
+    path = tmp_path / "smartcity.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("SMARTCITY_DATABASE_URL", url)
+    reset_caches()
+    yield url
+    reset_caches()
+
+
+def dump_database(url: str) -> list[tuple]:
+    """Every row of every table, in a stable order, to compare a database before and after."""
+    engine = sa.create_engine(url)
+    out = []
+    with engine.connect() as conn:
+        for table in sorted(sa.inspect(conn).get_table_names()):
+            rows = conn.execute(sa.text(f'SELECT * FROM "{table}"')).all()
+            out.append((table, sorted(tuple(map(str, r)) for r in rows)))
+    engine.dispose()
+    return out

@@ -1,0 +1,38 @@
+"""Small builders shared by tests: a registry, a cohort, nominations, a fixed clock."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from models.db import session_scope
+from models.program import create_cohort, nominate
+from models.regions import parse_regions, read_csv_text, upsert_regions
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REGISTRY = SHARED_DATA / "regions_2018.csv"
+PHASE1 = SHARED_DATA / "phase1_2017.csv"
+T0 = datetime(2017, 5, 2, 1, 0, tzinfo=UTC)
+
+
+def load_registry() -> list[str]:
+    """Import all 514 regions from the shared registry; return their codes."""
+    regions = parse_regions(read_csv_text(REGISTRY), source=str(REGISTRY))
+    with session_scope() as session:
+        upsert_regions(session, regions, now=T0)
+    return [r.bps_code for r in regions]
+
+
+def phase1_codes() -> list[str]:
+    """The 25 phase-1 codes of 2017."""
+    with PHASE1.open(encoding="utf-8") as fh:
+        return [row["bps_code"] for row in csv.DictReader(fh)]
+
+
+def cohort_with(codes: list[str], name: str = "2017", quota: int | None = None) -> None:
+    """A cohort holding `codes` as nominees (registry must be loaded)."""
+    with session_scope() as session:
+        create_cohort(session, name=name, year=2017, quota=quota or len(codes), now=T0)
+        nominate(session, cohort=name, codes=codes, now=T0)
