@@ -20,7 +20,7 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     """Create or upgrade the database to `revision`."""
     command.upgrade(alembic_config(url), revision)
 

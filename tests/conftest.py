@@ -121,3 +121,15 @@ def dump_database(url: str) -> list[tuple]:
             out.append((table, sorted(tuple(map(str, r)) for r in rows)))
     engine.dispose()
     return out
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory) -> Iterator[str]:
+    """One real Prefect server (SQLite-backed) for the whole test session; its API URL."""
+    from tests.prefect_server import point_prefect_at, prefect_server
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    with prefect_server(home) as api:
+        point_prefect_at(api)
+        yield api

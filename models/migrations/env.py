@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import models.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+import models.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.db import get_engine
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Tables of this area (filled in by its issue's work)."""
