@@ -7,8 +7,10 @@ from collections.abc import Callable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from models.quickwin_tables import QuickWin
+from models.review_tables import MasterplanRound
 from models.stages import Stage
-from models.tables import Cohort, Enrollment, MasterplanRound, QuickWin
+from models.tables import Cohort, Enrollment
 
 Guard = Callable[[Session, Enrollment], "str | None"]
 

@@ -141,27 +141,3 @@ class EventOutbox(SQLModel, table=True):
     published_at: datetime | None = utc_column(nullable=True, index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
-
-
-class MasterplanRound(SQLModel, table=True):
-    """A review round of a submitted masterplan version (filled in by the reviews work)."""
-
-    __tablename__ = "masterplan_round"
-    __table_args__ = (sa.UniqueConstraint("enrollment_id", "round_no", name="uq_round_enrollment_no"),)
-    id: int | None = Field(default=None, primary_key=True)
-    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
-    round_no: int
-    status: str = Field(default="open", max_length=24)  # open | approved | revision_requested
-    submitted_at: datetime = utc_column()
-    closed_at: datetime | None = utc_column(nullable=True)
-
-
-class QuickWin(SQLModel, table=True):
-    """A region's quick-win program; the guard of quick_win_delivered needs one verified."""
-
-    __tablename__ = "quick_win"
-    id: int | None = Field(default=None, primary_key=True)
-    enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
-    title: str = Field(max_length=300)
-    verified_at: datetime | None = utc_column(nullable=True)
-    verified_by: str | None = Field(default=None, max_length=200)

@@ -17,8 +17,10 @@ from sqlmodel import select
 from models.db import session_scope
 from models.errors import DomainRefused
 from models.program import replay
+from models.quickwin_tables import QuickWin
+from models.review_tables import MasterplanRound
 from models.stages import MAIN_LINE, Stage, find_edge
-from models.tables import Enrollment, MasterplanRound, QuickWin, StageTransition
+from models.tables import Enrollment, StageTransition
 from models.transitions import StageChange, change_stage, find_enrollment
 from tests.conftest import reset_caches
 from tests.helpers import T0, cohort_with, load_registry

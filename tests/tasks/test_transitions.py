@@ -11,8 +11,10 @@ from models.audit import GENESIS, chain_hash, transition_content
 from models.db import session_scope
 from models.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
 from models.program import replay
+from models.quickwin_tables import QuickWin
+from models.review_tables import MasterplanRound
 from models.stages import Stage
-from models.tables import Enrollment, EventOutbox, MasterplanRound, QuickWin, StageTransition
+from models.tables import Enrollment, EventOutbox, StageTransition
 from models.transitions import StageChange, advance_many, change_stage, find_enrollment
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
