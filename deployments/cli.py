@@ -220,6 +220,46 @@ def events_pending(as_json: JsonOpt = False) -> None:
     emit({"pending": n}, as_json, f"{n} event(s) waiting to be published")
 
 
+@app.command()
+def serve(limit: Annotated[int | None, typer.Option(help="max concurrent runs")] = None) -> None:
+    """Serve every deployment of the registry against PREFECT_API_URL."""
+    from deployments import runner
+    from deployments.registry import serve_all
+
+    if not runner.prefect_ready():
+        raise SmartCityError("no Prefect API answers: start one with `smartcity server`, or use `smartcity up`")
+    serve_all(limit=limit)
+
+
+@app.command()
+def deploy(pool: Annotated[str, typer.Option("--pool", help="process work pool (created if missing)")]) -> None:
+    """Register every deployment to a work pool, for `prefect worker start --pool NAME` on any machine."""
+    from deployments import runner
+    from deployments.registry import deploy_all
+
+    if not runner.prefect_ready():
+        raise SmartCityError("no Prefect API answers: set PREFECT_API_URL to your server")
+    ids = deploy_all(pool)
+    typer.echo(f"registered {len(ids)} deployments to work pool {pool}; start workers with "
+               f"`prefect worker start --pool {pool}`")
+
+
+@app.command()
+def server(port: int = 4200) -> None:
+    """Start a local Prefect server with its UI on 127.0.0.1 (SQLite, or PREFECT_API_DATABASE_CONNECTION_URL)."""
+    from deployments.server import run_server
+
+    raise typer.Exit(run_server(port))
+
+
+@app.command()
+def up(port: int = 4200) -> None:
+    """Start the local Prefect server and serve every deployment; Ctrl-C stops both."""
+    from deployments.server import up as run_up
+
+    raise typer.Exit(run_up(port))
+
+
 def _stage(value: str) -> str:
     from models.stages import parse_stage
 

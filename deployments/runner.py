@@ -19,7 +19,7 @@ from models.stages import Stage
 from models.transitions import StageChange, change_stage, find_enrollment
 
 
-def _prefect_ready() -> bool:
+def prefect_ready() -> bool:
     """Point Prefect at the coordinator's server; False when it does not answer (see _fallback_note)."""
     # Flow-run logs still reach the API (and the UI); the terminal gets our one-line messages only.
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
@@ -54,7 +54,7 @@ def advance_region(code: str, to: str, actor: str, reason: str | None, cohort: s
     """One region, through the advance-stage flow (or the documented fallback)."""
     with session_scope() as session:
         version = find_enrollment(session, code, cohort).version
-    if not _prefect_ready():
+    if not prefect_ready():
         request = StageChange(code, Stage(to), actor, reason, cohort, version, idempotency_key)
         from datetime import datetime
 
@@ -86,7 +86,7 @@ def advance_cohort(cohort: str, to: str, actor: str, reason: str | None) -> dict
         from models.program import get_cohort
 
         get_cohort(session, cohort)
-    if not _prefect_ready():
+    if not prefect_ready():
         return _advance_cohort_direct(cohort, to, actor, reason)
     from flows.advance_cohort import advance_cohort as flow
 
@@ -112,7 +112,7 @@ def _advance_cohort_direct(cohort: str, to: str, actor: str, reason: str | None)
 
 def flush_events() -> int:
     """Publish the outbox now."""
-    if not _prefect_ready():
+    if not prefect_ready():
         raise DomainRefused("cannot publish: no Prefect API answers")
     from tasks.events import publish_outbox
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from prefect import flow
 
 from models.db import session_scope
-from models.program import plan_advance
+from models.program import cohort_plan, plan_advance
 from models.settings import get_settings
 from models.stages import Stage
 from tasks.events import publish_events
@@ -19,13 +19,19 @@ from tasks.stage import advance_batch
 
 @flow(name="advance-cohort", flow_run_name="advance-cohort-{cohort}-to-{to}")
 async def advance_cohort(cohort: str, to: str, actor: str, reason: str | None = None,
-                         batch_size: int | None = None) -> dict:
-    """Plan from the database, advance in batches, publish events after each batch."""
+                         batch_size: int | None = None, fan_out: bool = False) -> dict:
+    """Plan from the database, advance in batches, publish events after each batch.
+
+    With `fan_out`, each batch runs as its own `advance-batch` deployment run, picked up by the
+    work pool's workers (scale-out); otherwise batches are tasks of this run.
+    """
     with session_scope() as session:
         items, summary = plan_advance(session, cohort, Stage(to))
     await add_run_tags([f"cohort:{cohort}", f"stage:{to}"])
     size = batch_size or get_settings().batch_size
     run_id = current_flow_run_id()
+    if fan_out:
+        return await _fan_out(cohort, to, actor, reason, items, size, summary)
     for start in range(0, len(items), size):
         batch = items[start:start + size]
         outcome = advance_batch(cohort, batch, to, actor, reason, run_id)
@@ -33,4 +39,27 @@ async def advance_cohort(cohort: str, to: str, actor: str, reason: str | None = 
         summary["unchanged"] += len(outcome["unchanged"])
         summary["refused"] += outcome["refused"]
         await publish_events()
+    return summary
+
+
+async def _fan_out(cohort: str, to: str, actor: str, reason: str | None, items: list, size: int,
+                   summary: dict) -> dict:
+    """One `advance-batch` deployment run per batch, awaited together; outcome read back from the DB."""
+    import asyncio
+
+    from prefect.deployments.flow_runs import arun_deployment
+
+    parent = current_flow_run_id()
+    runs = [arun_deployment("advance-batch/advance-batch", timeout=None, poll_interval=2,
+                            idempotency_key=f"{parent}:batch:{start}",
+                            parameters={"cohort": cohort, "items": [list(it) for it in items[start:start + size]],
+                                        "to": to, "actor": actor, "reason": reason})
+            for start in range(0, len(items), size)]
+    finished = await asyncio.gather(*runs)
+    with session_scope() as session:
+        after, _ = plan_advance(session, cohort, Stage(to))
+        at_target = sum(1 for _, stage, _ in cohort_plan(session, cohort) if stage == to)
+    summary.update(applied=at_target - summary["already"], runs=len(finished),
+                   failed_runs=sum(1 for r in finished if not r.state.is_completed()),
+                   refused=[code for code, _ in after])
     return summary

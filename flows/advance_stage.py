@@ -32,8 +32,19 @@ async def advance_stage(region_code: str, to: str, actor: str, reason: str | Non
                         cohort: str | None = None, expected_version: int | None = None,
                         idempotency_key: str | None = None) -> dict | State:
     """Apply one stage change, label the run, and publish its event."""
-    result = apply_stage_change(region_code, to, actor, reason, cohort, expected_version,
-                                idempotency_key, current_flow_run_id())
+    result = await stage_change_run(region_code, to, actor, reason, cohort=cohort,
+                                    expected_version=expected_version, key=idempotency_key)
+    if result["status"] == "refused":
+        return Failed(message=result["error"], data=result)
+    return result
+
+
+async def stage_change_run(region_code: str, to: str, actor: str, reason: str | None, *,
+                           cohort: str | None = None, expected_version: int | None = None,
+                           key: str | None = None, at: str | None = None) -> dict:
+    """The body shared by every flow that changes one region's stage: change, tag, publish."""
+    result = apply_stage_change(region_code, to, actor, reason, cohort, expected_version, key,
+                                current_flow_run_id(), at)
     with session_scope() as session:
         label = region_label(session, region_code)
     tags = [f"region:{region_code}", f"stage:{to}"]
@@ -43,6 +54,4 @@ async def advance_stage(region_code: str, to: str, actor: str, reason: str | Non
         tags.append(f"cohort:{cohort}")
     await add_run_tags(tags)
     await publish_events()
-    if result["status"] == "refused":
-        return Failed(message=result["error"], data=result)
     return result

@@ -73,11 +73,15 @@ def enqueue(
     return row
 
 
-def as_prefect_event(row: EventOutbox) -> dict[str, Any]:
-    """The JSON body Prefect's `POST /api/events` accepts for one outbox row."""
+def as_prefect_event(row: EventOutbox, published_at: datetime) -> dict[str, Any]:
+    """The JSON body Prefect's `POST /api/events` accepts for one outbox row.
+
+    `occurred` is when we publish: the server keeps events for days, not years, and a simulated
+    2017 clock must not look ancient to it. The business time travels in `payload.occurred_at`.
+    """
     return {
         "id": row.event_id,
-        "occurred": row.occurred_at.isoformat(),
+        "occurred": published_at.isoformat(),
         "event": row.event,
         "resource": row.resource,
         "related": row.related,

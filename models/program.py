@@ -165,3 +165,30 @@ def plan_advance(session: Session, cohort: str, to: Stage) -> tuple[list[tuple[s
                "already": sum(1 for _, stage, _ in plan if stage == to.value),
                "skipped": sum(1 for _, stage, _ in plan if stage not in eligible and stage != to.value)}
     return items, summary
+
+
+def close_file(session: Session, region_code: str, *, cohort: str | None, at: datetime) -> bool:
+    """Mark a delivered region's file closed, once: True the first time, False ever after.
+
+    The marker is the `smartcity.region.file_closed` outbox event, whose deterministic key makes a
+    second close (a trigger firing twice) a no-op enforced by the database.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    from models import events
+    from models.transitions import find_enrollment
+
+    enr = find_enrollment(session, region_code, cohort)
+    if enr.stage != Stage.quick_win_delivered.value:
+        raise DomainRefused(f"region {region_code}: file stays open until quick_win_delivered (now {enr.stage})")
+    region = session.get(Region, enr.region_id)
+    cohort_row = session.get(Cohort, enr.cohort_id)
+    try:
+        with session.begin_nested():
+            events.enqueue(session, key=f"file-closed:{enr.id}", event="smartcity.region.file_closed",
+                           resource=events.region_resource(region), related=events.related_for(region, cohort_row),
+                           payload={"region_code": region_code, "occurred_at": at.isoformat()}, occurred_at=at)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

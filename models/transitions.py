@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from models import events
 from models.audit import GENESIS, chain_hash, transition_content
+from models.deadlines import open_stage_deadlines
 from models.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
 from models.guards import GUARDS
 from models.stages import TERMINAL, Stage, explain_refusal, find_edge
@@ -117,6 +118,7 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
     version = _bump(session, enr, req, now)
     row = _record(session, enr, req, edge.kind, source, version, now)
     _emit(session, enr, row)
+    open_stage_deadlines(session, enr, row.to_stage, now, actor=row.actor, advanced=row.kind == "advance")
     return ChangeResult("applied", req.region_code, source.value, req.to.value, version, row.id)
 
 
@@ -158,6 +160,7 @@ def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
     cohort = session.get(Cohort, enr.cohort_id)
     assert region is not None and cohort is not None
     payload = {
+        "region_code": region.bps_code, "occurred_at": row.occurred_at.isoformat(),
         "from": row.from_stage, "to": row.to_stage, "kind": row.kind, "actor": row.actor,
         "reason": row.reason, "version": row.version, "cohort": cohort.name,
         "province": region.province, "transition_id": row.id,
@@ -172,7 +175,8 @@ def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
             session, key=f"cohort-completed:{cohort.id}", event="smartcity.cohort.completed",
             resource={"prefect.resource.id": f"smartcity.cohort.{events.slug(cohort.name)}",
                       "prefect.resource.name": cohort.name},
-            related=[], payload={"cohort": cohort.name}, occurred_at=row.occurred_at,
+            related=[], payload={"cohort": cohort.name, "occurred_at": row.occurred_at.isoformat()},
+            occurred_at=row.occurred_at,
         )
 
 

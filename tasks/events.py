@@ -26,7 +26,8 @@ async def publish_outbox(limit: int = 500, max_batches: int = 1000) -> int:
                 ).all()
             if not rows:
                 break
-            response = await client._client.post("/events", json=[as_prefect_event(r) for r in rows])
+            now = pendulum.now("UTC")
+            response = await client._client.post("/events", json=[as_prefect_event(r, now) for r in rows])
             response.raise_for_status()
             _mark_published([r.id for r in rows])
             published += len(rows)

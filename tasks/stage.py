@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pendulum
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models.db import session_scope
-from models.errors import SmartCityError
+from models.errors import BadInput, SmartCityError
 from models.stages import Stage
 from models.transitions import StageChange, advance_many, change_stage
+
+
+def instant(at: str | None) -> datetime:
+    """The business time of a change: an ISO instant from the event (simulated clocks), else now."""
+    if not at:
+        return pendulum.now("UTC")
+    parsed = pendulum.parse(at)
+    if not isinstance(parsed, datetime) or parsed.tzinfo is None:
+        raise BadInput(f"time {at!r} must be an ISO instant with a UTC offset")
+    return parsed
 
 
 @task(name="change-stage", cache_policy=NO_CACHE, persist_result=False)
 def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None, cohort: str | None,
                        expected_version: int | None, idempotency_key: str | None,
-                       flow_run_id: str | None) -> dict:
-    """One region's stage change through the domain's single path."""
+                       flow_run_id: str | None, at: str | None = None) -> dict:
+    """One region's stage change through the domain's single path, as of `at` (default: now)."""
     request = StageChange(region_code, Stage(to), actor, reason, cohort, expected_version,
                           idempotency_key, flow_run_id)
     try:
         with session_scope() as session:
-            return change_stage(session, request, now=pendulum.now("UTC")).as_dict()
+            return change_stage(session, request, now=instant(at)).as_dict()
     except SmartCityError as exc:
         # A refusal is an answer, not a crash: the flow turns it into a Failed state with this text.
         return {"status": "refused", "region_code": region_code, "error": str(exc), "exit_code": exc.exit_code}

@@ -1,0 +1,224 @@
+"""`smartcity reviewers|masterplan|review|reviews`: the masterplan review commands.
+
+Register in deployments/cli.py:
+    from deployments.cli_reviews import masterplan_app, review_app, reviewers_app, reviews_app
+    app.add_typer(reviewers_app, name="reviewers"); app.add_typer(masterplan_app, name="masterplan")
+    app.add_typer(review_app, name="review"); app.add_typer(reviews_app, name="reviews")
+Reviews typed here and reviews sent through the Prefect UI form land in the same tables through the same
+domain function (`models.reviews.submit_review`), with the same validation.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from models.errors import BadInput
+
+# Not imported from deployments.cli: cli.py imports this module to register it (no import cycle).
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def utcnow() -> datetime:
+    """The real clock; only the CLI edge reads it."""
+    return datetime.now(UTC)
+
+
+def emit(data: Any, as_json: bool, text: str) -> None:
+    """Print JSON or a human line."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
+
+reviewers_app = typer.Typer(no_args_is_help=True, help="The reviewer pool and declared conflicts of interest.")
+masterplan_app = typer.Typer(no_args_is_help=True, help="Submit a masterplan version for review.")
+review_app = typer.Typer(no_args_is_help=True, help="Submit one reviewer's review.")
+reviews_app = typer.Typer(no_args_is_help=True, help="Pending reviews and the history of rounds.")
+
+
+@reviewers_app.command("add")
+def reviewers_add(name: Annotated[str, typer.Option()], institution: Annotated[str, typer.Option()],
+                  province: Annotated[str, typer.Option(help="home province (conflict of interest rule)")],
+                  expertise: Annotated[str, typer.Option(help="rubric keys, e.g. governance,economy")],
+                  contact_id: Annotated[int | None, typer.Option("--contact-id")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """Add a reviewer to the pool."""
+    from models.db import session_scope
+    from models.reviews import add_reviewer
+
+    with session_scope() as session:
+        r = add_reviewer(session, name=name, institution=institution, province=province, expertise=expertise,
+                         contact_id=contact_id, now=utcnow())
+        data = {"id": r.id, "name": r.name, "institution": r.institution, "home_province": r.home_province,
+                "expertise": r.expertise}
+    emit(data, as_json, f"reviewer {data['id']} added: {data['name']} ({data['institution']}, "
+                        f"{data['home_province']}; {', '.join(data['expertise'])})")
+
+
+@reviewers_app.command("list")
+def reviewers_list(as_json: JsonOpt = False) -> None:
+    """The pool, with open reviews and declared conflicts."""
+    from models.db import session_scope
+    from models.reviews import list_reviewers
+
+    with session_scope() as session:
+        rows = list_reviewers(session)
+    lines = [f"{r['id']:>4}  {r['name']:<28} {r['institution']:<32} {r['home_province']:<20} "
+             f"open={r['open_reviews']} {'' if r['active'] else 'INACTIVE '}{','.join(r['expertise'])}"
+             + (f" conflicts={','.join(r['conflicts'])}" if r["conflicts"] else "") for r in rows]
+    emit(rows, as_json, "\n".join(lines) or "no reviewers yet (add some with `smartcity reviewers add`)")
+
+
+@reviewers_app.command("conflict")
+def reviewers_conflict(reviewer_id: int, region: Annotated[str, typer.Option(help="BPS code")],
+                       reason: Annotated[str, typer.Option()]) -> None:
+    """Declare a reviewer's conflict of interest with a region."""
+    from models.db import session_scope
+    from models.reviews import declare_conflict
+
+    with session_scope() as session:
+        declare_conflict(session, reviewer_id=reviewer_id, region_code=region, reason=reason, now=utcnow())
+    typer.echo(f"reviewer {reviewer_id}: conflict with region {region} recorded")
+
+
+@masterplan_app.command("submit")
+def masterplan_submit(code: str, version: Annotated[str, typer.Option("--version")],
+                      actor: Annotated[str, typer.Option("--actor")],
+                      reviewers: Annotated[int | None, typer.Option(help="how many (default: settings)")] = None,
+                      quorum: Annotated[int | None, typer.Option(help="answers that close the round")] = None,
+                      cohort: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+    """Submit a drafting region's masterplan version: opens the next review round and assigns reviewers."""
+    from models.db import session_scope
+    from models.reviews import rounds_history, submit_masterplan
+
+    with session_scope() as session:
+        rnd = submit_masterplan(session, code.strip(), version, actor, utcnow(), n=reviewers, quorum=quorum,
+                                cohort=cohort)
+        session.commit()
+        data = rounds_history(session, code.strip())[-1]
+    _publish_quietly()
+    names = "; ".join(f"#{a['reviewer_id']} {a['reviewer']}" for a in data["assigned"])
+    emit(data, as_json, f"region {code}: masterplan {version} is in review round {rnd.round_no} "
+                        f"(quorum {data['quorum']}); reviewers: {names}")
+
+
+@review_app.command("submit")
+def review_submit(code: str, reviewer: Annotated[int, typer.Option("--reviewer")],
+                  scores: Annotated[str, typer.Option(help="governance=4,branding=3,... (all six, 1-5)")],
+                  decision: Annotated[str, typer.Option(help="approve | revise")],
+                  comment: Annotated[str | None, typer.Option()] = None,
+                  note: Annotated[list[str] | None, typer.Option(help="a dimension's comment: economy=text")] = None,
+                  as_json: JsonOpt = False) -> None:
+    """Submit a reviewer's scores and decision for the region's open review round."""
+    from models.db import session_scope
+    from models.reviews import parse_submission, submit_review
+
+    submission = parse_submission({"scores": _scores(scores, note or []), "decision": decision.strip().lower(),
+                                   "comment": comment})
+    with session_scope() as session:
+        result = submit_review(session, region_code=code.strip(), reviewer_id=reviewer, submission=submission,
+                               source="cli", now=utcnow())
+    _publish_quietly()
+    text = f"region {code}: review by reviewer {reviewer} recorded in round {result['round_no']} " \
+           f"({result['answered']}/{result['needed']} answered)"
+    if result["closed_now"]:
+        text += f"; round {result['status']}: {result['summary']}; region now {result['stage']}"
+    emit(result, as_json, text)
+
+
+def _pairs(text: str, what: str) -> list[tuple[str, str]]:
+    out = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BadInput(f"{what}: expected dimension=value, got {item!r}")
+        out.append((key.strip().lower(), value.strip()))
+    return out
+
+
+def _scores(text: str, notes: list[str]) -> dict[str, dict]:
+    """{dimension: {score, comment}} from --scores and --note (validation happens in the domain)."""
+    scores: dict[str, dict] = {}
+    for key, value in _pairs(text, "--scores"):
+        if key in scores:
+            raise BadInput(f"--scores: {key} given twice")
+        scores[key] = {"score": value}
+    for note in notes:
+        key, sep, value = note.partition("=")
+        if not sep or key.strip().lower() not in scores:
+            raise BadInput(f"--note: expected a scored dimension=text, got {note!r}")
+        scores[key.strip().lower()]["comment"] = value.strip() or None
+    return scores
+
+
+@reviews_app.command("pending")
+def reviews_pending(as_json: JsonOpt = False) -> None:
+    """Who is holding what: open reviews per reviewer, longest wait first."""
+    from models.db import session_scope
+    from models.reviews import pending_reviews
+
+    with session_scope() as session:
+        holders = pending_reviews(session, utcnow())
+    lines = [f"#{h['reviewer_id']} {h['reviewer']} ({h['institution']}):" + "".join(
+        f"\n  {o['region_code']} {o['region']} round {o['round_no']} ({o['version']}) since {o['assigned_local']}"
+        f", {o['waiting_days']} d ({o['waiting_working_days']} working d)" for o in h["open"]) for h in holders]
+    emit(holders, as_json, "\n".join(lines) or "no review is waiting")
+
+
+@reviews_app.command("rounds")
+def reviews_rounds(code: str, as_json: JsonOpt = False) -> None:
+    """Every review round of a region, oldest first."""
+    from models.db import session_scope
+    from models.reviews import rounds_history
+
+    with session_scope() as session:
+        rows = rounds_history(session, code.strip())
+    lines = []
+    for r in rows:
+        lines.append(f"round {r['round_no']} {r['version']} {r['status']} (submitted {r['submitted_at'][:16]}Z by "
+                     f"{r['submitted_by']}; {len(r['reviews'])}/{r['quorum']} answered)"
+                     + (f": {r['summary']}" if r["summary"] else ""))
+        lines += [f"  #{v['reviewer_id']} {v['reviewer']}: {v['decision']} via {v['source']}"
+                  + (f": {v['comment']}" if v["comment"] else "") for v in r["reviews"]]
+    emit(rows, as_json, "\n".join(lines) or f"region {code}: no review rounds yet")
+
+
+def _publish_quietly() -> None:
+    """Publish queued events when a Prefect API answers; otherwise they wait in the outbox."""
+    import os
+
+    from deployments import prefect_link
+
+    # The environment's URL first: resolving Prefect's profile costs seconds of imports.
+    url = os.environ.get("PREFECT_API_URL") or prefect_link.api_url()
+    if prefect_link.health(url, timeout=1.0) is not None:
+        typer.echo("note: no Prefect API answers; the event waits in the outbox (`smartcity events flush`)",
+                   err=True)
+        return
+    import asyncio
+
+    from tasks.events import publish_outbox
+
+    prefect_link.use_api(url)
+    asyncio.run(publish_outbox())
+
+
+SUB_APPS = {"reviewers": reviewers_app, "masterplan": masterplan_app, "review": review_app, "reviews": reviews_app}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the review sub-apps to the main CLI (skips any already there)."""
+    present = {g.name for g in app.registered_groups}
+    for name, sub in SUB_APPS.items():
+        if name not in present:
+            app.add_typer(sub, name=name)
+
+
+if __name__ == "__main__":
+    # `python -m deployments.cli_reviews ...` = `smartcity ...` with these sub-apps, until cli.py registers them.
+    from deployments import cli
+
+    register(cli.app)
+    sys.exit(cli.main())

@@ -1,0 +1,33 @@
+"""close-region-file: a region that delivered its quick win gets its file closed, once.
+
+Triggered by: the `smartcity.region.quick_win_delivered` event. The closing record is a markdown
+artifact with the region's full history (key `region-file-<code>`), written only the first time.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact
+
+from models.db import session_scope
+from models.program import close_file, history
+from tasks.events import publish_events
+from tasks.runs import add_run_tags
+from tasks.stage import instant
+
+
+@flow(name="close-region-file", flow_run_name="close-region-file-{region_code}")
+async def close_region_file(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
+    """Close the file and publish its history, unless it is already closed."""
+    with session_scope() as session:
+        first = close_file(session, region_code, cohort=None, at=instant(at))
+        rows = history(session, region_code)
+    await add_run_tags([f"region:{region_code}", "stage:quick_win_delivered"])
+    if first:
+        lines = [f"# Region file {region_code}: closed", "", "| at (UTC) | from | to | by | reason |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {r['at'][:16]} | {r['from']} | {r['to']} | {r['actor']} | {r['reason'] or ''} |" for r in rows]
+        await acreate_markdown_artifact("\n".join(lines), key=f"region-file-{region_code}",
+                                        description=f"Closed file of region {region_code}")
+        await publish_events()
+    return {"region_code": region_code, "closed_now": first, "transitions": len(rows)}

@@ -1,0 +1,91 @@
+"""review-round: collect the reviews of one masterplan round through the Prefect UI.
+
+Triggered by: `smartcity masterplan submit` (a run per submitted round), or a run of the
+`review-round` deployment from the UI. The run pauses with a form (`ReviewForm`); each reviewer fills
+it in the UI (`client.resume_flow_run(id, run_input={...})` does the same). Reviews typed with
+`smartcity review submit` land in the same tables; the loop ends when the round closes either way.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+from prefect import flow, get_run_logger
+from prefect.flow_runs import apause_flow_run
+from prefect.input import RunInput
+from prefect.runtime import flow_run
+from pydantic import Field
+
+from models.db import session_scope
+from models.events import slug
+from models.reviews import RUBRIC, find_round
+from tasks.events import publish_events
+from tasks.reviews import publish_pending_board, read_round, record_ui_review
+from tasks.runs import add_run_tags
+
+REVIEW_WINDOW_DAYS = 21.0
+
+
+class ReviewForm(RunInput):
+    """One reviewer's review: the six Smart City dimensions scored 1 (weak) to 5 (strong), and a decision."""
+
+    reviewer_id: int = Field(description="your reviewer number (see `smartcity reviewers list`)")
+    governance: int = Field(ge=1, le=5, description="Smart Governance, 1-5")
+    governance_comment: str = ""
+    branding: int = Field(ge=1, le=5, description="Smart Branding, 1-5")
+    branding_comment: str = ""
+    economy: int = Field(ge=1, le=5, description="Smart Economy, 1-5")
+    economy_comment: str = ""
+    living: int = Field(ge=1, le=5, description="Smart Living, 1-5")
+    living_comment: str = ""
+    society: int = Field(ge=1, le=5, description="Smart Society, 1-5")
+    society_comment: str = ""
+    environment: int = Field(ge=1, le=5, description="Smart Environment, 1-5")
+    environment_comment: str = ""
+    decision: Literal["approve", "revise"]
+    comment: str = ""
+
+
+def run_name() -> str:
+    """review-kota-bandung-round-2."""
+    params = flow_run.parameters
+    return f"review-{params['region_code']}-round-{params.get('round_no') or 'latest'}"
+
+
+def _form_for(info: dict) -> type[ReviewForm]:
+    waiting = ", ".join(f"#{w['reviewer_id']} {w['reviewer']} ({w['institution']})" for w in info["waiting"])
+    return ReviewForm.with_initial_data(
+        description=f"**{info['region']}** ({info['region_code']}), masterplan {info['version']}, review round "
+                    f"{info['round_no']}.\n\nWaiting for: {waiting}.\n\nScore each dimension 1-5 "
+                    f"({', '.join(RUBRIC.values())}) and approve or ask for a revision.")
+
+
+@flow(name="review-round", flow_run_name=run_name, log_prints=False)
+async def review_round(region_code: str, round_no: int | None = None,
+                       review_window_days: float = REVIEW_WINDOW_DAYS, poll_seconds: int = 10) -> dict:
+    """Pause for each missing review until the round closes (quorum) or the review window ends."""
+    logger = get_run_logger()
+    with session_scope() as session:
+        round_id = find_round(session, region_code, round_no).id
+    info = read_round(round_id)  # type: ignore[arg-type]
+    await add_run_tags([f"region:{region_code}", f"round:{info['round_no']}", f"province:{slug(info['province'])}"])
+    await publish_pending_board()
+    deadline, attempt = time.monotonic() + review_window_days * 86400, 0
+    while info["status"] == "open" and info["waiting"]:
+        remaining = int(deadline - time.monotonic())
+        if remaining <= 0:
+            raise TimeoutError(f"region {region_code} round {info['round_no']}: review window ended with "
+                               f"{len(info['waiting'])} review(s) missing")
+        form = await apause_flow_run(wait_for_input=_form_for(info), timeout=remaining,
+                                     poll_interval=poll_seconds, key=f"round-{round_id}-input-{attempt}")
+        attempt += 1
+        outcome = record_ui_review(round_id, form.model_dump())  # type: ignore[arg-type]
+        if outcome["status"] == "refused":
+            logger.warning("review not recorded: %s", outcome["error"])
+        await publish_events()
+        await publish_pending_board()
+        info = read_round(round_id)  # type: ignore[arg-type]
+    logger.info("region %s round %s is %s: %s", region_code, info["round_no"], info["status"], info["summary"])
+    return info
+

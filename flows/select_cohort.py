@@ -1,0 +1,62 @@
+"""select-cohort: score a cohort's nominees with a selection policy and record the decision.
+
+Triggered by: `smartcity cohort select NAME` (without --dry-run), or a run of the `select-cohort`
+deployment from the UI. Each nominee moves to `selected` or `not_selected` through the core's single
+stage-change path, with one idempotency key per region, so a re-run records nothing new. The ranking
+and the "why" are published as artifacts `selection-<cohort>` and `selection-why-<cohort>`.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+
+from models.db import session_scope
+from models.events import slug
+from models.indicators import ILLUSTRATIVE_LABEL, SelectionPlan, plan_selection
+from models.selection import DEFAULT_POLICY_PATH, SelectionPolicy
+from tasks.events import publish_events
+from tasks.runs import add_run_tags, current_flow_run_id
+from tasks.stage import apply_stage_change
+
+
+def artifact_keys(cohort: str) -> tuple[str, str]:
+    """(ranking key, why key): lowercase letters, digits and dashes, as Prefect requires."""
+    name = slug(cohort)
+    return f"selection-{name}", f"selection-why-{name}"
+
+
+async def publish_artifacts(plan: SelectionPlan) -> dict[str, str]:
+    """The ranking table and the why-markdown, labelled plainly when the values are illustrative."""
+    table_key, why_key = artifact_keys(plan.cohort)
+    label = f"{ILLUSTRATIVE_LABEL}: not official data. " if plan.pool.illustrative else ""
+    selected = len(plan.result.selected_codes)
+    await acreate_table_artifact(
+        table=plan.ranking_rows(), key=table_key,
+        description=(f"{label}Cohort {plan.cohort}: ranking of {len(plan.result.regions)} nominees under policy "
+                     f"{plan.result.policy_name}, {selected} selected. {plan.pool.provenance()}."),
+    )
+    await acreate_markdown_artifact(
+        markdown=plan.why_markdown(), key=why_key,
+        description=f"{label}Why cohort {plan.cohort} selected these {selected} regions.",
+    )
+    return {"ranking": table_key, "why": why_key}
+
+
+@flow(name="select-cohort", flow_run_name="select-cohort-{cohort}")
+async def select_cohort(cohort: str, actor: str, policy_path: str | None = None, year: int | None = None,
+                        source: str | None = None) -> dict:
+    """Score with the policy (default: the shipped one), apply each decision, publish events and artifacts."""
+    policy = SelectionPolicy.from_toml(policy_path or DEFAULT_POLICY_PATH)
+    with session_scope() as session:
+        plan = plan_selection(session, cohort, policy, year=year, source=source)
+    await add_run_tags([f"cohort:{cohort}", "selection"] + (["illustrative"] if plan.pool.illustrative else []))
+    outcomes = [
+        apply_stage_change(c.region_code, c.to.value, c.actor, c.reason, c.cohort, c.expected_version,
+                           c.idempotency_key, c.flow_run_id)
+        for c in plan.changes(actor, current_flow_run_id())
+    ]
+    await publish_events()
+    summary = plan.summary(outcomes)
+    summary["artifacts"] = await publish_artifacts(plan)
+    return summary

@@ -1,0 +1,78 @@
+"""Tasks that build the program report, write it to a file, and publish its numbers as Prefect artifacts.
+
+Artifacts hold only the report's numbers and region facts: the report never reads contacts, so no
+Apprise URL (or any other secret) can reach an artifact. Keys are lowercase letters, digits and dashes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from models.db import session_scope
+from models.events import slug
+from models.report_render import (
+    cohort_progress_percent,
+    cohort_table,
+    program_board_markdown,
+    render,
+)
+from models.reports import Report, build_report
+from models.settings import get_settings
+
+
+def report_path(cohort: str | None, fmt: str = "html") -> Path:
+    """Where the report of a cohort (or of the whole program) is written in the data directory."""
+    return get_settings().data_dir / "reports" / f"report-{slug(cohort) if cohort else 'program'}.{fmt}"
+
+
+def artifact_keys(cohort: str) -> dict[str, str]:
+    """The artifact keys of one cohort."""
+    return {"table": f"cohort-{slug(cohort)}", "progress": f"progress-{slug(cohort)}"}
+
+
+@task(name="build-report", cache_policy=NO_CACHE, persist_result=False)
+def load_report(cohort: str | None, as_of: str, simulated: bool = False) -> dict:
+    """Read the database and return the report as plain JSON-able data."""
+    with session_scope() as session:
+        report = build_report(session, now=datetime.fromisoformat(as_of), cohort=cohort, simulated=simulated)
+    return report.model_dump(mode="json")
+
+
+@task(name="write-report-file", cache_policy=NO_CACHE, persist_result=False)
+def write_report_file(report: dict, path: str, fmt: str = "html") -> str:
+    """Render the report and write it to `path` (atomically: a reader never sees half a file)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(render(Report.model_validate(report), fmt), encoding="utf-8")
+    tmp.replace(target)
+    return str(target)
+
+
+def publish_artifacts(report: Report) -> list[str]:
+    """Publish the program board, and a table and a progress bar per cohort; returns the keys."""
+    create_markdown_artifact(markdown=program_board_markdown(report), key="program-board",
+                             description="Program board: region x stage, with deadlines in local time"
+                                         + (" (SIMULATED DATA)" if report.simulated else ""))
+    keys = ["program-board"]
+    for cohort in report.cohorts:
+        names = artifact_keys(cohort)
+        percent, sentence = cohort_progress_percent(report, cohort)
+        create_table_artifact(table=cohort_table(report, cohort), key=names["table"],
+                              description=f"Cohort {cohort}: stage and next deadline of each region"
+                                          + (" (SIMULATED DATA)" if report.simulated else ""))
+        create_progress_artifact(progress=round(percent, 1), key=names["progress"], description=sentence)
+        keys += [names["table"], names["progress"]]
+    return keys
+
+
+@task(name="publish-report-artifacts", cache_policy=NO_CACHE, persist_result=False, retries=2,
+      retry_delay_seconds=2)
+def publish_report_artifacts(report: dict) -> list[str]:
+    """Publish the report's numbers as artifacts (re-publishing adds a new version under each key)."""
+    return publish_artifacts(Report.model_validate(report))

@@ -1,0 +1,110 @@
+"""The program runs itself: selecting a region through the CLI starts its drafting flow run on a real
+Prefect server, through the event and the deployment trigger, with no further command."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+from sqlmodel import select
+
+from models.db import session_scope
+from models.tables import EventOutbox, StageTransition
+from models.transitions import find_enrollment
+from tests.clirun import smartcity, spawn
+from tests.helpers import cohort_with, load_registry
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
+
+
+async def runs_of(deployment: str) -> list:
+    async with get_client() as client:
+        return await client.read_flow_runs(deployment_filter=DeploymentFilter(
+            name=DeploymentFilterName(any_=[deployment])), flow_run_filter=FlowRunFilter())
+
+
+def wait_for(predicate, timeout=90, every=1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    return predicate()
+
+
+@pytest.fixture
+def served(sqlite_url, prefect_api):
+    load_registry()
+    cohort_with(["3273", "3271", "9412"], quota=3)
+    proc = spawn("serve", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
+    # Deployments exist once serve has registered them.
+    assert wait_for(lambda: asyncio.run(_deployment_names()) >= {"drafting-setup", "close-region-file"}, 60), \
+        "serve did not register the deployments"
+    time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
+    yield sqlite_url, prefect_api
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+async def _deployment_names() -> set[str]:
+    async with get_client() as client:
+        return {d.name for d in await client.read_deployments()}
+
+
+def test_selected_event_starts_drafting_with_no_further_command(served):
+    db_url, api = served
+    done = smartcity("region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=db_url,
+                     PREFECT_API_URL=api)
+    assert done.code == 0, done.err
+
+    def drafting_run():
+        runs = [r for r in asyncio.run(runs_of("drafting-setup")) if r.parameters.get("region_code") == "3273"]
+        return runs if runs and runs[0].state and runs[0].state.is_final() else None
+
+    runs = wait_for(drafting_run, timeout=120)
+    assert runs, "no drafting-setup flow run appeared for 3273"
+    run = runs[0]
+    assert run.state.is_completed(), run.state
+    assert run.name == "drafting-setup-3273"
+    with session_scope() as s:
+        assert find_enrollment(s, "3273").stage == "drafting"
+        event_id = s.exec(select(EventOutbox.event_id).where(EventOutbox.event == "smartcity.region.selected")).one()
+    assert run.parameters["event_id"] == event_id
+
+    # The same event delivered again (same id) leaves one effect: no second run, one transition.
+    async def republish():
+        async with get_client() as client:
+            with session_scope() as s:
+                row = s.exec(select(EventOutbox).where(EventOutbox.event_id == event_id)).one()
+            from datetime import datetime, timezone
+
+            from models.events import as_prefect_event
+
+            r = await client._client.post("/events", json=[as_prefect_event(row, datetime.now(timezone.utc))])
+            r.raise_for_status()
+
+    asyncio.run(republish())
+    time.sleep(8)
+    assert len([r for r in asyncio.run(runs_of("drafting-setup")) if r.parameters.get("region_code") == "3273"]) == 1
+    with session_scope() as s:
+        rows = s.exec(select(StageTransition).where(StageTransition.to_stage == "drafting")).all()
+    assert len(rows) == 1 and rows[0].actor == "system:drafting-setup"
+
+
+def test_drafting_setup_twice_for_one_event_is_one_effect(sqlite_url, prefect_api):
+    from flows.drafting_setup import drafting_setup
+
+    load_registry()
+    cohort_with(["3273"], quota=1)
+    assert smartcity("region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=sqlite_url).code == 0
+    first = asyncio.run(drafting_setup("3273", event_id="e-1", at="2017-05-10T01:00:00+00:00"))
+    second = asyncio.run(drafting_setup("3273", event_id="e-1", at="2017-05-10T01:00:00+00:00"))
+    third = asyncio.run(drafting_setup("3273", event_id=None))
+    assert (first["status"], second["status"], third["status"]) == ("applied", "duplicate", "unchanged")
+    with session_scope() as s:
+        rows = s.exec(select(StageTransition).where(StageTransition.to_stage == "drafting")).all()
+    assert len(rows) == 1 and rows[0].occurred_at.isoformat() == "2017-05-10T01:00:00+00:00"
