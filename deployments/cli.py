@@ -274,6 +274,19 @@ def _require_actor(actor: str) -> None:
         raise BadInput("--actor must name who makes the change")
 
 
+def _register_areas() -> None:
+    """Attach the command groups that each area of the program keeps in its own module."""
+    from deployments import cli_quickwins, cli_reports, cli_selection
+
+    app.add_typer(cli_selection.app, name="indicators")
+    cli_selection.register(cohort_app)
+    app.add_typer(cli_quickwins.app, name="quickwin")
+    app.command("report")(cli_reports.report)
+
+
+_register_areas()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command and turn every error into one line and an exit code."""
     command = typer.main.get_command(app)

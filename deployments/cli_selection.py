@@ -168,23 +168,3 @@ def register(cohort_app: typer.Typer) -> None:
     """Add `select` and `whatif` to the existing `cohort` command group."""
     cohort_app.command("select")(cohort_select)
     cohort_app.command("whatif")(cohort_whatif)
-
-
-def attach(main_app: typer.Typer, cohort_app: typer.Typer) -> None:
-    """Register everything here on the main CLI, unless deployments/cli.py already did."""
-    if not any(g.name == "indicators" for g in main_app.registered_groups):
-        main_app.add_typer(app, name="indicators")
-    if not any(c.name == "select" for c in cohort_app.registered_commands):
-        register(cohort_app)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The whole `smartcity` CLI with these commands attached (same errors and exit codes)."""
-    from deployments import cli
-
-    attach(cli.app, cli.cohort_app)
-    return cli.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

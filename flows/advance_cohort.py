@@ -6,12 +6,14 @@ Re-running after a crash finishes the job: regions already moved count as unchan
 
 from __future__ import annotations
 
+import pendulum
 from prefect import flow
 
 from models.db import session_scope
 from models.program import cohort_plan, plan_advance
 from models.settings import get_settings
 from models.stages import Stage
+from tasks.artifacts import load_report, publish_report_artifacts
 from tasks.events import publish_events
 from tasks.runs import add_run_tags, current_flow_run_id
 from tasks.stage import advance_batch
@@ -39,6 +41,7 @@ async def advance_cohort(cohort: str, to: str, actor: str, reason: str | None = 
         summary["unchanged"] += len(outcome["unchanged"])
         summary["refused"] += outcome["refused"]
         await publish_events()
+    publish_report_artifacts(load_report(cohort, pendulum.now("UTC").isoformat()))
     return summary
 
 

@@ -1,0 +1,106 @@
+"""Scale-out as documented: Prefect server on PostgreSQL, app database on PostgreSQL, a process work pool
+with two workers. A 120-region cohort fans out in batches; both workers take runs; every region
+reaches the stage exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from prefect import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+from tests.clirun import cli_env, smartcity
+from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
+from tests.helpers import REGISTRY, ROOT
+from tests.prefect_server import point_prefect_at, prefect_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.prefect_server]
+
+
+@pytest.fixture
+def pg_prefect_server(tmp_path):
+    problem = pg_available()
+    if problem:
+        pytest.fail(problem) if IN_CI else pytest.skip(problem)
+    name = f"prefect_srv_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.replace("+psycopg", "+asyncpg").rsplit("/", 1)[0] + f"/{name}"
+    previous = os.environ.get("PREFECT_API_URL")
+    try:
+        with prefect_server(tmp_path, database_url=url) as api:
+            point_prefect_at(api)
+            yield api
+    finally:
+        if previous:
+            point_prefect_at(previous)
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def start_worker(name: str, pool: str, db_url: str, api: str, home) -> subprocess.Popen:
+    env = cli_env(db_url, PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_WORKER_QUERY_SECONDS="1",
+                  PREFECT_WORKER_PREFETCH_SECONDS="1")
+    env.pop("PYTHONPATH", None)  # workers import the installed package, as on another machine
+    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type",
+                             "process", "--name", name, "--limit", "2"], env=env, cwd=str(home),
+                            stdout=open(home / f"{name}.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, tmp_path):
+    from tests.conftest import _truncate_pg
+
+    _truncate_pg(pg_database)
+    api, db = pg_prefect_server, pg_database
+    codes = [line.split(",")[0] for line in REGISTRY.read_text().splitlines()[1:121]]
+    for args in (["regions", "import", str(REGISTRY)], ["cohort", "create", "wide", "--year", "2018", "--quota", "120"],
+                 ["cohort", "nominate", "wide", *codes], ["deploy", "--pool", "scale"]):
+        done = smartcity(*args, db_url=db, PREFECT_API_URL=api)
+        assert done.code == 0, (args, done.err)
+    workers = [start_worker(f"w{i}", "scale", db, api, tmp_path) for i in (1, 2)]
+    try:
+        from flows.advance_cohort import advance_cohort
+
+        os.environ["SMARTCITY_DATABASE_URL"] = db
+        from tests.conftest import reset_caches
+
+        reset_caches()
+        summary = asyncio.run(advance_cohort("wide", "selected", "ani", batch_size=20, fan_out=True))
+    finally:
+        for w in workers:
+            os.killpg(w.pid, signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=30)
+    assert (summary["applied"], summary["runs"], summary["failed_runs"], summary["refused"]) == (120, 6, 0, [])
+
+    async def runs_by_worker():
+        async with get_client() as client:
+            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=["advance-batch"])))
+            pools = {r.work_pool_name for r in runs}
+            return runs, pools
+
+    runs, pools = asyncio.run(runs_by_worker())
+    assert pools == {"scale"} and len(runs) == 6
+    logs = {f"w{i}": (tmp_path / f"w{i}.log").read_text() for i in (1, 2)}
+    # A run's own output lands in the log of the worker that started it.
+    took = {name: log.count("Flow run 'advance-batch-wide-to-selected' - Finished in state Completed()")
+            for name, log in logs.items()}
+    assert all(n > 0 for n in took.values()), f"a worker took no runs: {took}"
+    assert sum(took.values()) == 6, took
+    engine = sa.create_engine(db)
+    with engine.connect() as c:
+        n, distinct = c.execute(sa.text("select count(*), count(distinct enrollment_id) from stage_transition "
+                                        "where to_stage='selected'")).one()
+    engine.dispose()
+    assert (n, distinct) == (120, 120)
+    assert ROOT  # the test runs from the repository, the workers from the installed package

@@ -1,0 +1,94 @@
+"""`smartcity indicators import` and `smartcity cohort select|whatif` as a coordinator runs them (subprocess).
+
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from models.selection import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
+from tests.clirun import Done, smartcity
+from tests.conftest import dump_database
+from tests.helpers import cohort_with, load_registry, phase1_codes
+
+
+def sc(*args: str, db_url: str) -> Done:
+    """`smartcity ARGS`, no Prefect server."""
+    return smartcity(*args, db_url=db_url)
+
+
+@pytest.fixture
+def nominated(db_url):
+    """Registry and the 40 illustrative nominees in cohort 2017 (quota 25); indicators not yet imported."""
+    load_registry()
+    with ILLUSTRATIVE_INDICATORS_PATH.open(encoding="utf-8") as fh:
+        codes = sorted({row["bps_code"] for row in csv.DictReader(fh)})
+    cohort_with(codes, name="2017", quota=25)
+    return db_url
+
+
+def policy_file(tmp_path, name: str, edit) -> str:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(edit(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.slow
+def test_import_dry_run_whatif_and_bad_policy(nominated, tmp_path):
+    db = nominated
+    done = sc("indicators", "import", str(ILLUSTRATIVE_INDICATORS_PATH), "--json", db_url=db)
+    assert done.code == 0, done.err
+    assert json.loads(done.out)["inserted"] == 280 and json.loads(done.out)["illustrative"]
+
+    before = dump_database(db)
+    dry = sc("cohort", "select", "2017", "--dry-run", db_url=db)
+    assert dry.code == 0, dry.err
+    assert "ILLUSTRATIVE (simulated) indicator values" in dry.out.splitlines()[0]
+    bandung = next(line for line in dry.out.splitlines() if "Kota Bandung" in line)
+    assert bandung.split()[:2] == ["2", "3273"] and "Jawa Barat" in bandung and " yes " in bandung
+    depok = next(line for line in dry.out.splitlines() if "Kota Depok" in line)
+    assert depok.rstrip().endswith("province_cap") and " no " in depok
+    assert dump_database(db) == before
+
+    no_cap = policy_file(tmp_path, "nocap", lambda t: t.replace("max_per_province = 6", "")
+                         .replace('"selection_default_2017"', '"no_province_cap"'))
+    flips = sc("cohort", "whatif", "2017", "--policy", no_cap, "--json", db_url=db)
+    assert flips.code == 0, flips.err
+    data = json.loads(flips.out)
+    assert (data["policy_a"], data["policy_b"]) == ("selection_default_2017", "no_province_cap")
+    assert {(f["bps_code"], f["selected_a"], f["selected_b"]) for f in data["flips"]} == {
+        ("3276", False, True), ("3404", True, False)}  # Depok in without the cap, Sleman (last place) out
+    text = sc("cohort", "whatif", "2017", "--policy", no_cap, db_url=db).out
+    assert "2 region(s) flip" in text and "Kota Depok" in text
+    same = sc("cohort", "whatif", "2017", "--policy", str(DEFAULT_POLICY_PATH), db_url=db)
+    assert "0 region(s) flip" in same.out
+
+    bad = policy_file(tmp_path, "bad", lambda t: t.replace("quota = 25", 'quota = "25"'))
+    for args in (["select", "2017", "--policy", bad, "--actor", "ani"], ["whatif", "2017", "--policy", bad]):
+        refused = sc("cohort", *args, db_url=db)
+        lines = refused.err.strip().splitlines()
+        assert refused.code == 2 and len(lines) == 1 and "bad.toml" in lines[0] and "quota" in lines[0], refused
+        assert "Traceback" not in refused.err
+    assert dump_database(db) == before
+
+
+@pytest.mark.slow
+def test_select_applies_through_the_fallback_and_a_rerun_records_nothing(nominated):
+    db = nominated
+    assert sc("indicators", "import", str(ILLUSTRATIVE_INDICATORS_PATH), db_url=db).code == 0
+    no_actor = sc("cohort", "select", "2017", db_url=db)
+    assert no_actor.code == 2 and "--actor" in no_actor.err
+    done = sc("cohort", "select", "2017", "--actor", "ani", "--json", db_url=db)
+    assert done.code == 0, done.err
+    summary = json.loads(done.out)
+    assert summary["applied"] == 40 and set(summary["selected"]) == set(phase1_codes())
+    assert "outbox" in done.err  # the documented fallback says where the events wait
+    status = json.loads(sc("status", "--json", db_url=db).out)
+    assert status["cohorts"] == {"2017": {"selected": 25, "not_selected": 15}}
+    before = dump_database(db)
+    again = sc("cohort", "select", "2017", "--actor", "ani", db_url=db)
+    assert again.code == 0 and "0 change(s), 40 already recorded" in again.out
+    assert dump_database(db) == before
