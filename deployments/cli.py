@@ -276,12 +276,17 @@ def _require_actor(actor: str) -> None:
 
 def _register_areas() -> None:
     """Attach the command groups that each area of the program keeps in its own module."""
-    from deployments import cli_quickwins, cli_reports, cli_selection
+    from deployments import cli_deadlines, cli_quickwins, cli_reports, cli_reviews, cli_selection
 
+    cli_deadlines.register(app)
+    cli_reviews.register(app)
     app.add_typer(cli_selection.app, name="indicators")
     cli_selection.register(cohort_app)
     app.add_typer(cli_quickwins.app, name="quickwin")
     app.command("report")(cli_reports.report)
+    from deployments.demo_cli import demo
+
+    app.command("demo")(demo)
 
 
 _register_areas()

@@ -8,7 +8,6 @@ never printed in clear. `python -m deployments.cli_deadlines ...` runs the CLI w
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -212,15 +211,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(deadline_app, name="deadline")
     app.add_typer(deadlines_app, name="deadlines")
     app.add_typer(milestone_app, name="milestone")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The `smartcity` entry point with these commands registered (until cli.py registers them itself)."""
-    from deployments import cli
-
-    register(cli.app)
-    return cli.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

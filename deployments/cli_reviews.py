@@ -11,7 +11,6 @@ domain function (`models.reviews.submit_review`), with the same validation.
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -120,7 +119,8 @@ def review_submit(code: str, reviewer: Annotated[int, typer.Option("--reviewer")
     with session_scope() as session:
         result = submit_review(session, region_code=code.strip(), reviewer_id=reviewer, submission=submission,
                                source="cli", now=utcnow())
-    _publish_quietly()
+    if _publish_quietly() and result["closed_now"]:
+        release_waiting_runs(code.strip(), result["round_no"])
     text = f"region {code}: review by reviewer {reviewer} recorded in round {result['round_no']} " \
            f"({result['answered']}/{result['needed']} answered)"
     if result["closed_now"]:
@@ -185,8 +185,8 @@ def reviews_rounds(code: str, as_json: JsonOpt = False) -> None:
     emit(rows, as_json, "\n".join(lines) or f"region {code}: no review rounds yet")
 
 
-def _publish_quietly() -> None:
-    """Publish queued events when a Prefect API answers; otherwise they wait in the outbox."""
+def _publish_quietly() -> bool:
+    """Publish queued events when a Prefect API answers (True); otherwise they wait in the outbox."""
     import os
 
     from deployments import prefect_link
@@ -196,13 +196,46 @@ def _publish_quietly() -> None:
     if prefect_link.health(url, timeout=1.0) is not None:
         typer.echo("note: no Prefect API answers; the event waits in the outbox (`smartcity events flush`)",
                    err=True)
-        return
+        return False
     import asyncio
 
     from tasks.events import publish_outbox
 
     prefect_link.use_api(url)
     asyncio.run(publish_outbox())
+    return True
+
+
+def release_waiting_runs(region_code: str, round_no: int) -> int:
+    """Wake review-round runs still paused on a round that just closed: forced to Running with no form,
+    they re-read the round, see it closed and complete (instead of waiting out the review window)."""
+    import asyncio
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Running
+
+    async def run() -> int:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=["review-round"])),
+                flow_run_filter=FlowRunFilter(
+                    tags=FlowRunFilterTags(all_=[f"region:{region_code}", f"round:{round_no}"]),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
+            for flow_run in runs:
+                await client.set_flow_run_state(flow_run.id, Running(message="round closed from the CLI"),
+                                                force=True)
+            return len(runs)
+
+    return asyncio.run(run())
 
 
 SUB_APPS = {"reviewers": reviewers_app, "masterplan": masterplan_app, "review": review_app, "reviews": reviews_app}
@@ -214,11 +247,3 @@ def register(app: typer.Typer) -> None:
     for name, sub in SUB_APPS.items():
         if name not in present:
             app.add_typer(sub, name=name)
-
-
-if __name__ == "__main__":
-    # `python -m deployments.cli_reviews ...` = `smartcity ...` with these sub-apps, until cli.py registers them.
-    from deployments import cli
-
-    register(cli.app)
-    sys.exit(cli.main())

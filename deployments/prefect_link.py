@@ -34,7 +34,8 @@ def auth_headers() -> dict[str, str]:
 def health(url: str, timeout: float = 2.0) -> str | None:
     """None when the API answers healthy, else a one-line reason."""
     try:
-        response = httpx.get(f"{url.rstrip('/')}/health", headers=auth_headers(), timeout=timeout)
+        # Not /health: the server lets /health through without credentials, so it cannot tell a 401.
+        response = httpx.get(f"{url.rstrip('/')}/admin/version", headers=auth_headers(), timeout=timeout)
     except httpx.HTTPError as exc:
         return f"not reachable ({type(exc).__name__})"
     if response.status_code == 401:

@@ -33,17 +33,21 @@ def wait_healthy(api: str, proc: subprocess.Popen | None = None, timeout: float 
     raise RuntimeError(f"the Prefect server at {api} did not become healthy in {timeout:.0f}s")
 
 
+def _server_env(port: int) -> dict[str, str]:
+    # The UI asks PREFECT_UI_API_URL for its API, which defaults to port 4200 whatever port we use.
+    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
+
+
 def run_server(port: int) -> int:
     """Run the server in the foreground until Ctrl-C."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     print(f"Prefect UI: http://127.0.0.1:{port}  (API http://127.0.0.1:{port}/api)", flush=True)
-    return subprocess.call(server_command(port))
+    return subprocess.call(server_command(port), env=_server_env(port))
 
 
 def up(port: int) -> int:
     """Start the server, wait until healthy, serve every deployment; Ctrl-C stops both."""
-    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    server = subprocess.Popen(server_command(port), env=env, start_new_session=True)
+    server = subprocess.Popen(server_command(port), env=_server_env(port), start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     try:
         wait_healthy(api, server)
@@ -71,3 +75,19 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     print("stopped the Prefect server", file=sys.stderr)
+
+
+def drain_prefect_clients(timeout: float = 10) -> None:
+    """Send the logs and events this process still holds, before the server they go to stops."""
+    import sys as _sys
+
+    if "prefect" not in _sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=timeout)
+        except Exception:  # noqa: BLE001 - best effort at shutdown; the server may already be gone
+            pass

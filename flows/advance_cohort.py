@@ -21,11 +21,12 @@ from tasks.stage import advance_batch
 
 @flow(name="advance-cohort", flow_run_name="advance-cohort-{cohort}-to-{to}")
 async def advance_cohort(cohort: str, to: str, actor: str, reason: str | None = None,
-                         batch_size: int | None = None, fan_out: bool = False) -> dict:
+                         batch_size: int | None = None, fan_out: bool = False, at: str | None = None) -> dict:
     """Plan from the database, advance in batches, publish events after each batch.
 
     With `fan_out`, each batch runs as its own `advance-batch` deployment run, picked up by the
-    work pool's workers (scale-out); otherwise batches are tasks of this run.
+    work pool's workers (scale-out); otherwise batches are tasks of this run. `at` is the business
+    time of the changes (ISO instant; default now), for simulated clocks.
     """
     with session_scope() as session:
         items, summary = plan_advance(session, cohort, Stage(to))
@@ -36,12 +37,12 @@ async def advance_cohort(cohort: str, to: str, actor: str, reason: str | None = 
         return await _fan_out(cohort, to, actor, reason, items, size, summary)
     for start in range(0, len(items), size):
         batch = items[start:start + size]
-        outcome = advance_batch(cohort, batch, to, actor, reason, run_id)
+        outcome = advance_batch(cohort, batch, to, actor, reason, run_id, at)
         summary["applied"] += len(outcome["applied"])
         summary["unchanged"] += len(outcome["unchanged"])
         summary["refused"] += outcome["refused"]
         await publish_events()
-    publish_report_artifacts(load_report(cohort, pendulum.now("UTC").isoformat()))
+    publish_report_artifacts(load_report(cohort, at or pendulum.now("UTC").isoformat()))
     return summary
 
 

@@ -15,7 +15,7 @@ from prefect import flow, get_run_logger
 from prefect.flow_runs import apause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from models.db import session_scope
 from models.events import slug
@@ -48,7 +48,7 @@ class ReviewForm(RunInput):
 
 
 def run_name() -> str:
-    """review-kota-bandung-round-2."""
+    """review-3273-round-2 (region code and round number, or "latest")."""
     params = flow_run.parameters
     return f"review-{params['region_code']}-round-{params.get('round_no') or 'latest'}"
 
@@ -77,13 +77,18 @@ async def review_round(region_code: str, round_no: int | None = None,
         if remaining <= 0:
             raise TimeoutError(f"region {region_code} round {info['round_no']}: review window ended with "
                                f"{len(info['waiting'])} review(s) missing")
-        form = await apause_flow_run(wait_for_input=_form_for(info), timeout=remaining,
-                                     poll_interval=poll_seconds, key=f"round-{round_id}-input-{attempt}")
+        try:
+            form = await apause_flow_run(wait_for_input=_form_for(info), timeout=remaining,
+                                         poll_interval=poll_seconds, key=f"round-{round_id}-input-{attempt}")
+        except ValidationError:
+            # Resumed with no form: `smartcity review submit` closed the round and released this run.
+            form = None
         attempt += 1
-        outcome = record_ui_review(round_id, form.model_dump())  # type: ignore[arg-type]
-        if outcome["status"] == "refused":
-            logger.warning("review not recorded: %s", outcome["error"])
-        await publish_events()
+        if form is not None:
+            outcome = record_ui_review(round_id, form.model_dump())  # type: ignore[arg-type]
+            if outcome["status"] == "refused":
+                logger.warning("review not recorded: %s", outcome["error"])
+            await publish_events()
         await publish_pending_board()
         info = read_round(round_id)  # type: ignore[arg-type]
     logger.info("region %s round %s is %s: %s", region_code, info["round_no"], info["status"], info["summary"])

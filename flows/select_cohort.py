@@ -45,15 +45,17 @@ async def publish_artifacts(plan: SelectionPlan) -> dict[str, str]:
 
 @flow(name="select-cohort", flow_run_name="select-cohort-{cohort}")
 async def select_cohort(cohort: str, actor: str, policy_path: str | None = None, year: int | None = None,
-                        source: str | None = None) -> dict:
-    """Score with the policy (default: the shipped one), apply each decision, publish events and artifacts."""
+                        source: str | None = None, at: str | None = None) -> dict:
+    """Score with the policy (default: the shipped one), apply each decision, publish events and artifacts.
+
+    `at` is the business time of the decisions (ISO instant; default now), for simulated clocks."""
     policy = SelectionPolicy.from_toml(policy_path or DEFAULT_POLICY_PATH)
     with session_scope() as session:
         plan = plan_selection(session, cohort, policy, year=year, source=source)
     await add_run_tags([f"cohort:{cohort}", "selection"] + (["illustrative"] if plan.pool.illustrative else []))
     outcomes = [
         apply_stage_change(c.region_code, c.to.value, c.actor, c.reason, c.cohort, c.expected_version,
-                           c.idempotency_key, c.flow_run_id)
+                           c.idempotency_key, c.flow_run_id, at)
         for c in plan.changes(actor, current_flow_run_id())
     ]
     await publish_events()

@@ -69,14 +69,15 @@ def nominate(session: Session, *, cohort: str, codes: list[str], now: datetime) 
         code, other = open_elsewhere[0]
         raise DomainRefused(f"region {code} is still open in cohort {other}; close it there first")
     enrolled = set(session.exec(select(Enrollment.region_id).where(Enrollment.cohort_id == target.id)).all())
-    added = 0
-    for code in codes:
-        if regions[code].id in enrolled:
-            continue
-        session.add(Enrollment(cohort_id=target.id, region_id=regions[code].id,
-                               stage=Stage.nominated.value, version=0, entered_stage_at=now))
-        added += 1
-    return added, len(codes) - added
+    new = [Enrollment(cohort_id=target.id, region_id=regions[code].id, stage=Stage.nominated.value, version=0,
+                      entered_stage_at=now) for code in codes if regions[code].id not in enrolled]
+    session.add_all(new)
+    session.flush()
+    from models.deadlines import open_stage_deadlines
+
+    for enrollment in new:  # nominees are assessed before selection: open that milestone now
+        open_stage_deadlines(session, enrollment, Stage.nominated.value, now)
+    return len(new), len(codes) - len(new)
 
 
 def cohort_plan(session: Session, cohort: str) -> list[tuple[str, str, int]]:

@@ -39,6 +39,7 @@ def read_csv_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
         raise BadInput(f"{path}: the file is empty")
     if "\x00" in text:
         raise BadInput(f"{path}: contains NUL bytes; not a text CSV")
+    csv.field_size_limit(max(csv.field_size_limit(), max_bytes))  # else csv.Error (a traceback) past 128 KiB
     return text
 
 
@@ -88,7 +89,7 @@ def _parse_row(row: dict, pop_col: str | None) -> tuple[RegionBase | None, list[
             problems.append(f"{k} has control characters or is over 200 characters")
     population = None
     if pop_col and (raw := (row.get(pop_col) or "").strip()):
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # str.isdigit() takes '²', which int() refuses
             problems.append(f"population {raw!r} is not a whole number")
         else:
             population = int(raw)

@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         default=False, description="refuse stage changes when no Prefect API is reachable"
     )
     language: str = Field(default="id", pattern="^(id|en)$")
+    notify_concurrency: int = Field(default=4, ge=1, le=64, description="notifications sent at once")
+    notify_timeout_s: float = Field(default=10.0, gt=0, description="network timeout of one send")
+    notify_attempts: int = Field(default=3, ge=1, le=10, description="tries per message within one dispatch")
+    notify_backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles each try")
+    notify_lease_s: float = Field(
+        default=300.0, gt=0, description="how long a dispatch owns a claimed message; keep above "
+        "attempts x (timeout + backoff), or a second dispatch may resend a message still in flight"
+    )
 
     def resolved_database_url(self) -> str:
         """The database URL in force: the override, or the SQLite file in the data directory."""

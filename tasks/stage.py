@@ -41,8 +41,8 @@ def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None
 
 @task(name="advance-batch", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
 def advance_batch(cohort: str, items: list[tuple[str, int]], to: str, actor: str, reason: str | None,
-                  flow_run_id: str | None) -> dict[str, list]:
-    """Advance a batch of a cohort's regions; safe to retry (idempotency keys per region)."""
+                  flow_run_id: str | None, at: str | None = None) -> dict[str, list]:
+    """Advance a batch of a cohort's regions as of `at` (default now); safe to retry (idempotency keys)."""
     with session_scope() as session:
         return advance_many(session, cohort=cohort, items=[tuple(i) for i in items], to=Stage(to),
-                            actor=actor, reason=reason, now=pendulum.now("UTC"), flow_run_id=flow_run_id)
+                            actor=actor, reason=reason, now=instant(at), flow_run_id=flow_run_id)

@@ -133,3 +133,16 @@ def prefect_api(tmp_path_factory) -> Iterator[str]:
     with prefect_server(home) as api:
         point_prefect_at(api)
         yield api
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The Chromium binary; skipped locally when absent, a failure under CI."""
+    from tests.browser import CHROMIUM
+
+    if CHROMIUM is None:
+        message = "chromium not installed (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}; CI=true needs it")
+        pytest.skip(message)
+    return CHROMIUM

@@ -45,6 +45,8 @@ def prefect_server(home: Path, *, database_url: str | None = None, port: int | N
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
                PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false")
+    # The UI asks this URL for its API; by default it is port 4200 whatever port the server has.
+    env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     env.update(extra_env or {})
@@ -59,6 +61,9 @@ def prefect_server(home: Path, *, database_url: str | None = None, port: int | N
         wait_healthy(api, headers=headers)
         yield api
     finally:
+        from deployments.server import drain_prefect_clients
+
+        drain_prefect_clients()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)

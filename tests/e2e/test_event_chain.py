@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC
 
 import pytest
 from prefect import get_client
@@ -80,11 +81,11 @@ def test_selected_event_starts_drafting_with_no_further_command(served):
         async with get_client() as client:
             with session_scope() as s:
                 row = s.exec(select(EventOutbox).where(EventOutbox.event_id == event_id)).one()
-            from datetime import datetime, timezone
+            from datetime import datetime
 
             from models.events import as_prefect_event
 
-            r = await client._client.post("/events", json=[as_prefect_event(row, datetime.now(timezone.utc))])
+            r = await client._client.post("/events", json=[as_prefect_event(row, datetime.now(UTC))])
             r.raise_for_status()
 
     asyncio.run(republish())
@@ -93,6 +94,22 @@ def test_selected_event_starts_drafting_with_no_further_command(served):
     with session_scope() as s:
         rows = s.exec(select(StageTransition).where(StageTransition.to_stage == "drafting")).all()
     assert len(rows) == 1 and rows[0].actor == "system:drafting-setup"
+
+    # The cohort flow leaves the program board: region x stage, deadlines in the region's local time.
+    done = smartcity("cohort", "advance", "2017", "--to", "selected", "--actor", "ani", db_url=db_url,
+                     PREFECT_API_URL=api)
+    assert done.code == 0, done.err
+
+    async def board():
+        async with get_client() as client:
+            r = await client._client.get("/artifacts/program-board/latest")
+            r.raise_for_status()
+            return r.json()
+
+    artifact = asyncio.run(board())
+    text = artifact["data"]
+    assert "Kota Bandung" in text and "Kabupaten Mimika" in text and "drafting" in text
+    assert "WIB" in text, "the masterplan deadline is shown in the region's local time"
 
 
 def test_drafting_setup_twice_for_one_event_is_one_effect(sqlite_url, prefect_api):

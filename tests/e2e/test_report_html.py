@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,34 +13,10 @@ from models.reports import build_report
 from models.review_tables import MasterplanRound
 from models.stages import Stage
 from models.transitions import StageChange, change_stage, find_enrollment
-from tests.conftest import IN_CI
+from tests.browser import ARTIFACTS, run_chromium
 from tests.helpers import ROOT, T0, cohort_with, load_registry, phase1_codes
 
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,900", "--virtual-time-budget=15000"]
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The Chromium binary; skipped locally when absent, a failure under CI."""
-    if CHROMIUM is None:
-        message = "chromium not installed (apt-get install -y chromium)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI=true needs it")
-        pytest.skip(message)
-    return CHROMIUM
-
-
-def run_chromium(binary: str, *args: str) -> subprocess.CompletedProcess:
-    """One headless run with a throwaway profile and no network."""
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([binary, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True,
-                              text=True, timeout=120, env={**os.environ, "HOME": profile})
 
 
 def small_program() -> None:

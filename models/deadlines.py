@@ -1,0 +1,446 @@
+"""Deadlines of a region: opened when it enters a stage, extended with a reason, reminded on a ladder.
+
+No Prefect here. Times are UTC in the database; every rung is sent at 08:00 local time of the
+recipient (the region's zone; Asia/Jakarta for coordinators without a region).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from models.deadline_policy import DeadlinePolicy, ReminderRung, compute_due, default_policy, extend_due
+from models.deadline_tables import Deadline, DeadlineExtension, Notification
+from models.errors import BadInput, DomainRefused, NotFound
+from models.notices import (
+    STAGES,
+    DigestSection,
+    ReminderFacts,
+    digest_message,
+    format_local_long,
+    item_title,
+    lang_of,
+    reminder_message,
+    when_phrase,
+)
+from models.stages import TERMINAL
+from models.tables import Cohort, Contact, Enrollment, Region
+from models.workdays import add_working_days, format_local, local_at, working_days_between
+
+#: The key of each stage's own deadline (the deliverable that closes the stage).
+STAGE_KEYS = {"drafting": "masterplan", "masterplan_completed": "quick-win"}
+#: Coordinators have no region: they read their mail on Jakarta time.
+COORDINATOR_TZ = "Asia/Jakarta"
+SWEEP_BATCH = 500
+
+
+def _policy(policy: DeadlinePolicy | None) -> DeadlinePolicy:
+    return policy or default_policy()
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BadInput(f"{name} must be timezone-aware (give a UTC offset, e.g. +07:00)")
+    return value.astimezone(UTC)
+
+
+def parse_instant(text: str, name: str = "--now") -> datetime:
+    """An ISO instant with its offset, as UTC; a naive or malformed value is BadInput (exit 2)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInput(f"{name} {text!r} is not an ISO date-time (e.g. 2017-09-01T08:00+07:00)") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise BadInput(f"{name} {text!r} has no UTC offset: write e.g. 2017-09-01T08:00+07:00 for 08:00 WIB")
+    return value.astimezone(UTC)
+
+
+def _zone_of(session: Session, enrollment_id: int) -> tuple[Region, str]:
+    enr = session.get(Enrollment, enrollment_id)
+    region = session.get(Region, enr.region_id) if enr else None
+    if region is None:
+        raise NotFound(f"enrollment {enrollment_id} has no region")
+    return region, region.timezone
+
+
+# --- the reminder ladder -----------------------------------------------------------------------------
+
+def rung_day(due_at: datetime, tz: str, rung: ReminderRung) -> date:
+    """The local date a rung fires: due date (in the region's zone) plus the rung's working-day offset."""
+    return add_working_days(_local_date(due_at, tz), rung.offset)
+
+
+def _local_date(instant: datetime, tz: str) -> date:
+    import pendulum
+
+    return pendulum.instance(instant).in_timezone(tz).date()
+
+
+def recipient_zone(role: str, region_tz: str) -> str:
+    """Zone whose 08:00 a recipient of `role` gets the rung at."""
+    return COORDINATOR_TZ if role == "coordinator" else region_tz
+
+
+def rung_first_at(due_at: datetime, tz: str, rung: ReminderRung, send_hour: int) -> datetime:
+    """Earliest send instant of a rung over its recipients' zones (the sweep's wake-up time)."""
+    day = rung_day(due_at, tz, rung)
+    return min(_utc(local_at(day, recipient_zone(role, tz), send_hour)) for role in rung.recipients)
+
+
+def _utc(value: datetime) -> datetime:
+    u = value.astimezone(UTC)
+    return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, tzinfo=UTC)
+
+
+def _schedule(d: Deadline, tz: str, policy: DeadlinePolicy, not_before: datetime) -> None:
+    """Point a deadline at its first rung sent at or after `not_before` (rungs already past are skipped)."""
+    for rung in policy.ladder:
+        at = rung_first_at(d.due_at, tz, rung, policy.send_hour)
+        if at >= not_before:
+            d.next_rung, d.next_rung_at = rung.key, at
+            return
+    d.next_rung, d.next_rung_at = None, None
+
+
+# --- opening, closing, extending ---------------------------------------------------------------------
+
+def open_stage_deadlines(session: Session, enrollment: Enrollment, stage: str, entered_at: datetime, *,
+                         actor: str | None = None, advanced: bool = False,
+                         policy: DeadlinePolicy | None = None) -> list[Deadline]:
+    """Close the deadlines of the stage left and open the new stage's deadline and milestones.
+
+    Called by `change_stage` in its transaction. Leaving a stage by an advance marks its own
+    deadline done; everything else still open there (milestones, withdrawals) is cancelled.
+    """
+    policy, now = _policy(policy), _aware(entered_at, "entered_at")
+    _close_left_stages(session, enrollment.id, stage, now, actor, advanced)
+    _, tz = _zone_of(session, enrollment.id)
+    have = set(session.exec(select(Deadline.key).where(
+        Deadline.enrollment_id == enrollment.id, Deadline.status == "open")).all())
+    specs: list[tuple[str, str, int]] = []
+    if (rule := policy.rule_for(stage)) is not None:
+        specs.append(("stage", STAGE_KEYS.get(stage, stage), rule.working_days))
+    specs += [("milestone", m.key, m.working_days) for m in policy.milestones_for(stage)]
+    created = []
+    for kind, key, days in specs:
+        if key in have:  # idempotent: a re-run never doubles a deadline
+            continue
+        d = Deadline(enrollment_id=enrollment.id, kind=kind, key=key, stage=stage, created_at=now,
+                     due_at=compute_due(now, tz, days, policy.due_hour))
+        _schedule(d, tz, policy, now)
+        session.add(d)
+        created.append(d)
+    session.flush()
+    return created
+
+
+def _close_left_stages(session: Session, enrollment_id: int, stage: str, now: datetime,
+                       actor: str | None, advanced: bool) -> None:
+    rows = session.exec(select(Deadline).where(
+        Deadline.enrollment_id == enrollment_id, Deadline.status == "open", Deadline.stage != stage)).all()
+    for d in rows:
+        met = advanced and d.kind == "stage"
+        d.status = "done" if met else "cancelled"
+        d.done_at, d.done_by = (now, actor) if met else (None, None)
+        d.next_rung, d.next_rung_at = None, None
+        session.add(d)
+        cancel_pending(session, d.id)
+
+
+def cancel_pending(session: Session, deadline_id: int | None) -> int:
+    """Withdraw reminders of a deadline that wait to be sent (rows already being sent are left alone)."""
+    res = session.execute(update(Notification).where(
+        Notification.deadline_id == deadline_id, Notification.status == "pending").values(status="cancelled"))
+    return res.rowcount
+
+
+def extend_deadline(session: Session, deadline_id: int, working_days: int, reason: str, actor: str,
+                    now: datetime, policy: DeadlinePolicy | None = None) -> Deadline:
+    """Push an open deadline `working_days` later, record why and who, and restart its reminders."""
+    now = _aware(now, "now")
+    if not (reason or "").strip():
+        raise BadInput("an extension needs a --reason")
+    if not (actor or "").strip():
+        raise BadInput("an extension needs an --actor")
+    if working_days < 1:
+        raise BadInput(f"--days must be at least 1 (got {working_days})")
+    d = session.get(Deadline, deadline_id)
+    if d is None:
+        raise NotFound(f"deadline {deadline_id} does not exist")
+    region, tz = _zone_of(session, d.enrollment_id)
+    if d.status != "open":
+        raise DomainRefused(f"region {region.bps_code}: deadline {d.key} is {d.status}, it cannot be extended")
+    old = d.due_at
+    d.due_at = extend_due(old, tz, working_days)
+    session.add(DeadlineExtension(deadline_id=d.id, old_due=old, new_due=d.due_at, working_days=working_days,
+                                  reason=reason.strip(), actor=actor.strip(), at=now))
+    d.extended, d.cycle = True, d.cycle + 1
+    cancel_pending(session, d.id)
+    _schedule(d, tz, _policy(policy), now)
+    session.add(d)
+    session.flush()
+    return d
+
+
+def find_deadline(session: Session, code: str, key: str, cohort: str | None = None) -> Deadline:
+    """The region's latest deadline called `key` (open ones first)."""
+    from models.transitions import find_enrollment  # transitions imports this module
+
+    enr = find_enrollment(session, code.strip(), cohort)
+    rows = session.exec(select(Deadline).where(Deadline.enrollment_id == enr.id, Deadline.key == key)
+                        .order_by(Deadline.id.desc())).all()  # type: ignore[union-attr]
+    if not rows:
+        keys = session.exec(select(Deadline.key).where(
+            Deadline.enrollment_id == enr.id, Deadline.status == "open")).all()
+        raise NotFound(f"region {code}: no deadline {key!r} (open: {', '.join(sorted(keys)) or 'none'})")
+    return next((d for d in rows if d.status == "open"), rows[0])
+
+
+def complete_milestone(session: Session, code: str, key: str, actor: str, at: datetime,
+                       cohort: str | None = None) -> tuple[Deadline, bool]:
+    """Record a milestone (e.g. bimtek-1) done by `actor` at `at`; returns (row, changed)."""
+    at = _aware(at, "--at")
+    if not (actor or "").strip():
+        raise BadInput("--actor must name who records the milestone")
+    d = find_deadline(session, code, key, cohort)
+    if d.kind != "milestone":
+        raise DomainRefused(f"region {code}: {key} is a {d.kind} deadline, not a milestone; it closes "
+                            "when the region advances")
+    if d.status == "done":
+        return d, False
+    if d.status != "open":
+        raise DomainRefused(f"region {code}: milestone {key} is {d.status}")
+    d.status, d.done_at, d.done_by = "done", at, actor.strip()
+    d.next_rung, d.next_rung_at = None, None
+    cancel_pending(session, d.id)
+    session.add(d)
+    session.flush()
+    return d, True
+
+
+# --- the sweep ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Planned:
+    """One reminder the sweep would enqueue."""
+
+    deadline_id: int
+    cycle: int
+    rung_index: int
+    row: dict[str, Any]
+
+
+def due_deadlines(session: Session, now: datetime, limit: int = SWEEP_BATCH) -> list[Deadline]:
+    """Open deadlines whose next rung is due: one range scan of ix_deadline_sweep."""
+    return list(session.exec(select(Deadline).where(Deadline.status == "open", Deadline.next_rung_at <= now)
+                             .order_by(Deadline.next_rung_at, Deadline.id).limit(limit)).all())
+
+
+def _latest_due_rung(d: Deadline, tz: str, policy: DeadlinePolicy, now: datetime) -> int | None:
+    """Index of the latest rung due by `now` from the deadline's pointer on.
+
+    After downtime several rungs can be due at once: only the latest is sent, because an old
+    'due in 14 days' is wrong by now. Coordinators still see everything in the weekly digest.
+    """
+    keys = [r.key for r in policy.ladder]
+    if d.next_rung not in keys:
+        return None
+    found = None
+    for i in range(keys.index(d.next_rung), len(keys)):
+        if rung_first_at(d.due_at, tz, policy.ladder[i], policy.send_hour) <= now:
+            found = i
+    return found
+
+
+def _title(d: Deadline, policy: DeadlinePolicy) -> dict[str, str]:
+    milestone = next((m for m in policy.milestones if m.key == d.key), None)
+    return item_title(d.kind, d.key, milestone.title.model_dump() if milestone else None)
+
+
+def recipients(session: Session, roles: tuple[str, ...], region: Region) -> list[tuple[str, Contact]]:
+    """(role, contact) for each role: region PIC/escalation by region, coordinators without a region."""
+    out: list[tuple[str, Contact]] = []
+    for role in roles:
+        query = select(Contact).where(Contact.role == role)
+        query = query.where(Contact.region_id.is_(None) if role == "coordinator"  # type: ignore[union-attr]
+                            else Contact.region_id == region.id)
+        out += [(role, c) for c in session.exec(query.order_by(Contact.id)).all()]
+    return out
+
+
+def _plan_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> list[Planned] | None:
+    region, tz = _zone_of(session, d.enrollment_id)
+    index = _latest_due_rung(d, tz, policy, now)
+    if index is None:
+        return None
+    rung = policy.ladder[index]
+    title = _title(d, policy)
+    planned = []
+    for role, contact in recipients(session, rung.recipients, region):
+        ref = f"rem:{d.id}:{d.cycle}:{rung.key}:{contact.id}"
+        facts = ReminderFacts(region.name, region.bps_code, d.stage, d.kind, d.key, title, d.due_at, tz,
+                              rung.offset, role, ref)
+        subject, body = reminder_message(facts, contact.language)
+        send_after = _utc(local_at(rung_day(d.due_at, tz, rung), recipient_zone(role, tz), policy.send_hour))
+        planned.append(Planned(d.id, d.cycle, index, dict(
+            dedupe_key=ref, deadline_id=d.id, rung=rung.key, contact_id=contact.id, language=contact.language,
+            subject=subject, body=body, status="pending", attempts=0, created_at=now, send_after=send_after)))
+    return planned if planned else [Planned(d.id, d.cycle, index, {})]  # no contact: still advance
+
+
+def plan_sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> list[dict[str, Any]]:
+    """What a sweep at `now` would enqueue (not yet in the outbox); writes nothing."""
+    now, policy = _aware(now, "now"), _policy(policy)
+    out = []
+    for d in due_deadlines(session, now, limit=100_000):
+        for p in _plan_one(session, d, now, policy) or []:
+            if p.row and session.exec(select(Notification.id).where(
+                    Notification.dedupe_key == p.row["dedupe_key"])).first() is None:
+                out.append(p.row)
+    return out
+
+
+def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> int:
+    """Enqueue every reminder due at `now` exactly once; returns how many rows were added."""
+    now, policy = _aware(now, "now"), _policy(policy)
+    enqueued = 0
+    while batch := due_deadlines(session, now):
+        for d in batch:
+            enqueued += _sweep_one(session, d, now, policy)
+        session.flush()
+    return enqueued
+
+
+def _sweep_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> int:
+    plan = _plan_one(session, d, now, policy)
+    _, tz = _zone_of(session, d.enrollment_id)
+    index = plan[0].rung_index if plan else None
+    nxt = None if index is None or index + 1 >= len(policy.ladder) else policy.ladder[index + 1]
+    nxt_at = rung_first_at(d.due_at, tz, nxt, policy.send_hour) if nxt else None
+    # Compare-and-set on the pointer: of two sweeps (or a sweep and an extension), one moves it.
+    moved = session.execute(update(Deadline).where(
+        Deadline.id == d.id, Deadline.cycle == d.cycle, Deadline.next_rung == d.next_rung,
+        Deadline.status == "open").values(next_rung=nxt.key if nxt else None, next_rung_at=nxt_at)
+        .execution_options(synchronize_session=False)).rowcount
+    session.expire(d)
+    if moved != 1 or not plan:
+        return 0
+    return sum(insert_ignore(session, p.row) for p in plan if p.row)
+
+
+def insert_ignore(session: Session, row: dict[str, Any]) -> int:
+    """INSERT a notification unless its dedupe key exists (ON CONFLICT DO NOTHING); 1 if inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Notification.__table__  # type: ignore[attr-defined]
+    stmt = insert(table).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflicting insert.
+    return len(session.execute(stmt.returning(table.c.id)).all())
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+def list_deadlines(session: Session, code: str | None = None, include_closed: bool = True) -> list[dict]:
+    """Deadlines with local times (WIB/WITA/WIT), oldest due first; one region when `code` is given."""
+    query = (select(Deadline, Region).join(Enrollment, Enrollment.id == Deadline.enrollment_id)
+             .join(Region, Region.id == Enrollment.region_id))
+    if code:
+        if session.exec(select(Region.id).where(Region.bps_code == code.strip())).first() is None:
+            raise NotFound(f"region {code}: not in the registry")
+        query = query.where(Region.bps_code == code.strip())
+    if not include_closed:
+        query = query.where(Deadline.status == "open")
+    rows = session.exec(query.order_by(Deadline.due_at, Deadline.id)).all()
+    return [_deadline_dict(d, r) for d, r in rows]
+
+
+def _deadline_dict(d: Deadline, region: Region) -> dict:
+    tz = region.timezone
+    return {
+        "id": d.id, "bps_code": region.bps_code, "region": region.name, "kind": d.kind, "key": d.key,
+        "stage": d.stage, "status": d.status, "due_local": format_local(d.due_at, tz),
+        "due_at": d.due_at.isoformat(), "extended": d.extended, "done_by": d.done_by,
+        "done_local": format_local(d.done_at, tz) if d.done_at else None, "next_rung": d.next_rung,
+        "next_rung_local": format_local(d.next_rung_at, tz) if d.next_rung_at else None,
+    }
+
+
+def extensions_of(session: Session, deadline_id: int) -> list[DeadlineExtension]:
+    """The extension history of a deadline, oldest first."""
+    return list(session.exec(select(DeadlineExtension).where(DeadlineExtension.deadline_id == deadline_id)
+                             .order_by(DeadlineExtension.id)).all())
+
+
+def overdue_days(due_at: datetime, tz: str, now: datetime) -> int:
+    """Working days a deadline is late at `now` (0 when not late)."""
+    if now <= due_at:
+        return 0
+    return max(working_days_between(_local_date(due_at, tz), _local_date(now, tz)), 0)
+
+
+# --- the weekly digest -------------------------------------------------------------------------------
+
+#: A region that sits this many working days in a stage without a deadline of its own is "stuck".
+STUCK_WORKING_DAYS = 20
+
+
+def build_digest(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> int:
+    """Enqueue one digest per coordinator (no region) for the ISO week of `now`; returns rows added."""
+    now, policy = _aware(now, "now"), _policy(policy)
+    coordinators = session.exec(select(Contact).where(
+        Contact.role == "coordinator", Contact.region_id.is_(None)).order_by(Contact.id)).all()  # type: ignore
+    year, week, _ = _local_date(now, COORDINATOR_TZ).isocalendar()
+    label = f"{year}-W{week:02d}"
+    sections: dict[str, list[DigestSection]] = {}
+    added = 0
+    for c in coordinators:
+        lang = lang_of(c.language)
+        if lang not in sections:
+            sections[lang] = digest_sections(session, now, lang, policy)
+        ref = f"digest:{label}:{c.id}"
+        subject, body = digest_message(label, sections[lang], lang, ref)
+        added += insert_ignore(session, dict(
+            dedupe_key=ref, deadline_id=None, rung=f"digest:{label}", contact_id=c.id, language=lang,
+            subject=subject, body=body, status="pending", attempts=0, created_at=now, send_after=now))
+    return added
+
+
+def digest_sections(session: Session, now: datetime, language: str,
+                    policy: DeadlinePolicy | None = None) -> list[DigestSection]:
+    """Per cohort with open regions: deadlines due within 7 days, overdue ones, and stuck regions."""
+    policy, lang = _policy(policy), lang_of(language)
+    rows = session.exec(select(Enrollment, Region, Cohort).join(Region, Region.id == Enrollment.region_id)
+                        .join(Cohort, Cohort.id == Enrollment.cohort_id)
+                        .where(Enrollment.stage.not_in([s.value for s in TERMINAL]))  # type: ignore
+                        .order_by(Cohort.name, Region.bps_code)).all()
+    by_enrollment: dict[int, list[Deadline]] = {}
+    for d in session.exec(select(Deadline).where(Deadline.status == "open").order_by(Deadline.due_at)).all():
+        by_enrollment.setdefault(d.enrollment_id, []).append(d)
+    sections: dict[str, DigestSection] = {}
+    for enr, region, cohort in rows:
+        section = sections.setdefault(cohort.name, DigestSection(cohort.name))
+        _digest_region(section, enr, region, by_enrollment.get(enr.id, []), now, lang, policy)
+    return list(sections.values())
+
+
+def _digest_region(section: DigestSection, enr: Enrollment, region: Region, deadlines: list[Deadline],
+                   now: datetime, lang: str, policy: DeadlinePolicy) -> None:
+    tz, who = region.timezone, f"{region.name} ({region.bps_code})"
+    for d in deadlines:
+        line = f"{who}: {_title(d, policy)[lang]}, {format_local_long(d.due_at, tz, lang)}"
+        if d.due_at < now:
+            section.overdue.append(f"{line} ({when_phrase(overdue_days(d.due_at, tz, now), lang)})")
+        elif d.due_at < now + timedelta(days=7):
+            section.due.append(line)
+    idle = working_days_between(_local_date(enr.entered_stage_at, tz), _local_date(now, tz))
+    if not any(d.kind == "stage" for d in deadlines) and idle > STUCK_WORKING_DAYS:
+        since = "sejak" if lang == "id" else "since"
+        section.stuck.append(f"{who}: {STAGES[lang].get(enr.stage, enr.stage)} {since} "
+                             f"{format_local_long(enr.entered_stage_at, tz, lang)} ({idle} "
+                             f"{'hari kerja' if lang == 'id' else 'working days'})")

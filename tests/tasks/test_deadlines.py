@@ -1,0 +1,257 @@
+"""Deadlines, the reminder sweep and the outbox on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from models.db import get_engine, session_scope
+from models.deadline_policy import default_policy
+from models.deadline_tables import Deadline, DeadlineExtension, Notification
+from models.deadlines import (
+    complete_milestone,
+    due_deadlines,
+    extend_deadline,
+    find_deadline,
+    rung_day,
+    sweep,
+)
+from models.errors import BadInput, DomainRefused
+from models.outbox import add_contact
+from models.settings import Settings
+from models.stages import Stage
+from models.transitions import StageChange, change_stage
+from models.workdays import add_working_days, format_local, local_at
+from tasks.notify import RecordingSender, dispatch
+from tests.helpers import T0, cohort_with, load_registry
+
+BANDUNG, MAKASSAR, MIMIKA = "3273", "7371", "9412"  # WIB, WITA, WIT
+POLICY = default_policy()
+FAST = {"notify_backoff_s": 0.0, "notify_attempts": 2, "notify_concurrency": 3}
+
+
+@pytest.fixture
+def world(db_url):
+    """Three regions in three zones drafting since T0 (Tue 2 May 2017 08:00 WIB), with contacts."""
+    load_registry()
+    cohort_with([BANDUNG, MAKASSAR, MIMIKA])
+    with session_scope() as s:
+        for code in (BANDUNG, MAKASSAR, MIMIKA):
+            add_contact(s, role="pic", region_code=code, name=f"PIC {code}", language="id", now=T0,
+                        url=f"json://pic:S3cretPic{code}@127.0.0.1:9/pic-{code}")
+        add_contact(s, role="coordinator", region_code=None, name="Koordinator", language="en", now=T0,
+                    url="json://127.0.0.1:9/coordinator")
+        add_contact(s, role="escalation", region_code=BANDUNG, name="Sekda Bandung", language="id", now=T0,
+                    url="json://127.0.0.1:9/escalation")
+    for code in (BANDUNG, MAKASSAR, MIMIKA):
+        move(code, "selected")
+        move(code, "drafting")
+    return db_url
+
+
+def move(code, to, at=T0, reason=None):
+    with session_scope() as s:
+        return change_stage(s, StageChange(code, Stage(to), "ani", reason), now=at)
+
+
+def deadline(code, key):
+    with session_scope() as s:
+        return find_deadline(s, code, key)
+
+
+def rows(**where):
+    with session_scope() as s:
+        query = select(Notification).order_by(Notification.id)
+        for k, v in where.items():
+            query = query.where(getattr(Notification, k) == v)
+        return s.exec(query).all()
+
+
+def run_sweep(at):
+    with session_scope() as s:
+        return sweep(s, at)
+
+
+def rung_instant(d, code_tz, key):
+    """08:00 local (region zone) of a rung's day, in UTC."""
+    rung = next(r for r in POLICY.ladder if r.key == key)
+    return local_at(rung_day(d.due_at, code_tz, rung), code_tz, 8)
+
+
+def test_entering_drafting_opens_masterplan_and_four_bimteks(world):
+    with session_scope() as s:
+        found = s.exec(select(Deadline).order_by(Deadline.id)).all()
+    bandung = {d.key: d for d in found if d.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id}
+    assert sorted(bandung) == ["bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4", "masterplan"]
+    assert {d.kind for k, d in bandung.items() if k != "masterplan"} == {"milestone"}
+    expected = {"bimtek-1": 20, "bimtek-2": 45, "bimtek-3": 70, "bimtek-4": 95, "masterplan": 120}
+    for key, days in expected.items():
+        day = add_working_days(date(2017, 5, 2), days)
+        assert format_local(bandung[key].due_at, "Asia/Jakarta") == f"{day:%Y-%m-%d} 17:00 WIB"
+    # Checked by hand: 1 May, 11 May (Waisak), 25 May (Ascension) and 1 June (Pancasila) are off.
+    assert format_local(bandung["bimtek-1"].due_at, "Asia/Jakarta") == "2017-06-02 17:00 WIB"
+    assert format_local(deadline(MIMIKA, "bimtek-1").due_at, "Asia/Jayapura") == "2017-06-02 17:00 WIT"
+    assert all(d.status == "open" and d.next_rung == "T-14" for d in bandung.values())
+
+
+def test_working_days_across_idul_fitri_2017_through_the_db(world):
+    # Makassar revises back to drafting on Wed 21 June 2017, 09:00 WITA: the 20 working days of bimtek-1
+    # skip Idul Fitri (25-26 June) and cuti bersama (23, 27-30 June): Thu 27 July, not Wed 19 July.
+    with session_scope() as s:
+        s.execute(sa.update(Deadline).values(status="cancelled"))  # the first drafting's deadlines
+    d = deadline(MAKASSAR, "masterplan")
+    with session_scope() as s:
+        s.execute(sa.text("DELETE FROM notification"))
+    assert d.status == "cancelled"
+    from models.deadlines import open_stage_deadlines
+    from models.tables import Enrollment
+
+    with session_scope() as s:
+        enr = s.get(Enrollment, d.enrollment_id)
+        open_stage_deadlines(s, enr, "drafting", datetime(2017, 6, 21, 1, tzinfo=UTC))
+    assert format_local(deadline(MAKASSAR, "bimtek-1").due_at, "Asia/Makassar") == "2017-07-27 17:00 WITA"
+    # Extending a deadline due Thu 22 June by one working day lands on Mon 3 July.
+    with session_scope() as s:
+        row = find_deadline(s, MAKASSAR, "bimtek-1")
+        row.due_at = local_at(date(2017, 6, 22), "Asia/Makassar", 17)
+        s.add(row)
+    with session_scope() as s:
+        extended = extend_deadline(s, row.id, 1, "Lebaran", "ani", datetime(2017, 6, 21, 2, tzinfo=UTC))
+    assert format_local(extended.due_at, "Asia/Makassar") == "2017-07-03 17:00 WITA"
+
+
+def test_rungs_fire_at_0800_local_in_wib_wita_wit(world):
+    first = {code: rung_instant(deadline(code, "bimtek-1"), tz, "T-14") for code, tz in
+             ((BANDUNG, "Asia/Jakarta"), (MAKASSAR, "Asia/Makassar"), (MIMIKA, "Asia/Jayapura"))}
+    assert [first[c].isoformat() for c in (BANDUNG, MAKASSAR, MIMIKA)] == [
+        "2017-05-10T01:00:00+00:00", "2017-05-10T00:00:00+00:00", "2017-05-09T23:00:00+00:00"]
+    assert run_sweep(first[MIMIKA] - timedelta(minutes=1)) == 0
+    assert run_sweep(first[MIMIKA]) == 1  # 08:00 WIT: only Mimika's PIC
+    assert run_sweep(first[MAKASSAR]) == 1
+    assert run_sweep(first[BANDUNG]) == 1
+    sent = sorted((r.send_after, r.rung) for r in rows())
+    assert sent == sorted((first[c], "T-14") for c in first)
+
+
+def test_coordinator_gets_the_plus_one_rung_at_0800_jakarta_time(world):
+    with session_scope() as s:
+        for key in ("bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4"):
+            complete_milestone(s, MIMIKA, key, "ani", T0)
+    mp = deadline(MIMIKA, "masterplan")
+    at = rung_instant(mp, "Asia/Jayapura", "+1")
+    with session_scope() as s:
+        s.execute(sa.update(Deadline).where(Deadline.id == mp.id).values(next_rung="+1", next_rung_at=at))
+    run_sweep(at)  # other regions' deadlines are swept too; look at Mimika's masterplan only
+    assert len(rows(deadline_id=mp.id)) == 2
+    by_role = {r.contact_id: r for r in rows(deadline_id=mp.id)}
+    times = sorted(r.send_after for r in by_role.values())
+    assert times[1] - times[0] == timedelta(hours=2)  # 08:00 WIT, then 08:00 WIB
+    assert format_local(times[1], "Asia/Jakarta").endswith("08:00 WIB")
+
+
+def test_each_rung_is_enqueued_once_and_escalation_goes_to_the_escalation_contact(world):
+    with session_scope() as s:
+        for key in ("bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4"):
+            complete_milestone(s, BANDUNG, key, "ani", T0)
+    mp = deadline(BANDUNG, "masterplan")
+    seen = []
+    for rung in POLICY.ladder:
+        at = rung_instant(mp, "Asia/Jakarta", rung.key)
+        run_sweep(at)
+        assert run_sweep(at) == 0  # the same sweep again adds nothing
+        assert run_sweep(at + timedelta(hours=3)) == 0
+        new = [r for r in rows(deadline_id=mp.id) if r.id not in {x.id for x in seen}]
+        assert {r.rung for r in new} == {rung.key}
+        seen += new
+    count = {k: sum(1 for r in seen if r.rung == k) for k in ("T-14", "due", "+1", "+5")}
+    assert count == {"T-14": 1, "due": 1, "+1": 2, "+5": 1}
+    with session_scope() as s:
+        from models.tables import Contact
+
+        roles = {r.rung: s.get(Contact, r.contact_id).role for r in seen if r.rung in ("T-1", "+5")}
+    assert roles == {"T-1": "pic", "+5": "escalation"}
+    esc = next(r for r in seen if r.rung == "+5")
+    assert "ESKALASI" in esc.subject and "Kamis, 2 November 2017 17:00 WIB" in esc.body
+    assert deadline(BANDUNG, "masterplan").next_rung is None
+
+
+def test_extension_is_audited_and_restarts_reminders(world):
+    mp = deadline(BANDUNG, "masterplan")
+    before = mp.due_at
+    with pytest.raises(BadInput, match="reason"):
+        with session_scope() as s:
+            extend_deadline(s, mp.id, 10, "  ", "ani", T0)
+    with session_scope() as s:
+        assert s.exec(select(DeadlineExtension)).all() == []
+    t14 = rung_instant(mp, "Asia/Jakarta", "T-14")
+    run_sweep(t14)
+    assert len(rows(deadline_id=mp.id)) == 1
+    with session_scope() as s:
+        extend_deadline(s, mp.id, 10, "banjir di kantor Bappeda", "koordinator-ani", t14 + timedelta(hours=1))
+    with session_scope() as s:
+        ext = s.exec(select(DeadlineExtension)).one()
+    assert (ext.old_due, ext.working_days, ext.reason, ext.actor) == (before, 10, "banjir di kantor Bappeda",
+                                                                      "koordinator-ani")
+    mp = deadline(BANDUNG, "masterplan")
+    assert mp.extended and mp.cycle == 1 and ext.new_due == mp.due_at
+    assert format_local(mp.due_at, "Asia/Jakarta") == f"{add_working_days(date(2017, 11, 2), 10)} 17:00 WIB"
+    run_sweep(rung_instant(mp, "Asia/Jakarta", "T-14"))
+    assert [r.dedupe_key.split(":")[2:4] for r in rows(deadline_id=mp.id)] == [["0", "T-14"], ["1", "T-14"]]
+
+
+def test_milestone_done_and_refusals(world):
+    with session_scope() as s:
+        d, changed = complete_milestone(s, BANDUNG, "bimtek-1", "ani", datetime(2017, 5, 20, 3, tzinfo=UTC))
+    assert changed and (d.status, d.done_by, d.next_rung_at) == ("done", "ani", None)
+    with session_scope() as s:
+        assert complete_milestone(s, BANDUNG, "bimtek-1", "budi", T0)[1] is False
+    with pytest.raises(DomainRefused, match="not a milestone"), session_scope() as s:
+        complete_milestone(s, BANDUNG, "masterplan", "ani", T0)
+    with pytest.raises(BadInput, match="timezone"), session_scope() as s:
+        complete_milestone(s, BANDUNG, "bimtek-2", "ani", datetime(2017, 5, 20))
+
+
+def test_leaving_a_stage_closes_its_deadlines(world):
+    move(BANDUNG, "withdrawn", at=T0 + timedelta(days=3), reason="bupati changed")
+    with session_scope() as s:
+        mine = s.exec(select(Deadline).where(
+            Deadline.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id)).all()
+    assert {d.status for d in mine} == {"cancelled"}
+    assert all(d.next_rung_at is None for d in mine)
+
+
+def test_sweep_reads_only_due_rows_through_the_index(world):
+    engine = get_engine()
+    with session_scope() as s:
+        stmt = select(Deadline).where(Deadline.status == "open", Deadline.next_rung_at <= T0)
+        sql = str(stmt.compile(engine, compile_kwargs={"literal_binds": True}))
+        assert due_deadlines(s, T0) == []  # nothing due yet: the sweep loads no row at all
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            plan = " ".join(str(r[-1]) for r in conn.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
+            assert "USING INDEX ix_deadline_sweep" in plan and "SCAN deadline" not in plan, plan
+        else:
+            conn.execute(sa.text("SET enable_seqscan = off"))  # tiny tables: ask whether the index serves
+            plan = " ".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + sql)))
+            assert "ix_deadline_sweep" in plan, plan
+
+
+async def test_dispatch_sends_once_and_keeps_failures_pending_without_secrets(world):
+    at = rung_instant(deadline(MIMIKA, "bimtek-1"), "Asia/Jayapura", "T-14")
+    assert run_sweep(at + timedelta(hours=2)) == 3  # T-14 of bimtek-1 in all three zones
+    failing = RecordingSender(fail=lambda url, title: "3273" in url)
+    result = await dispatch(at + timedelta(hours=2), failing, settings=Settings(**FAST))
+    assert result == {"sent": 2, "failed": 1, "skipped": 0}
+    bad = next(r for r in rows() if r.status == "pending")
+    assert bad.attempts == 2 and "recording sender" in bad.last_error and "S3cretPic" not in bad.last_error
+    good = RecordingSender()
+    both = await asyncio.gather(dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)),
+                                dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)))
+    assert sum(r["sent"] for r in both) == 1 and len(good.sent) == 1 and "pic-3273" in good.sent[0][0]
+    assert {r.status for r in rows()} == {"sent"}
+    assert await dispatch(at + timedelta(days=30), good, settings=Settings(**FAST)) == {
+        "sent": 0, "failed": 0, "skipped": 0}
