@@ -155,13 +155,16 @@ def region_advance(code: str, to: Annotated[str, typer.Option("--to")],
                    reason: Annotated[str | None, typer.Option()] = None,
                    cohort: Annotated[str | None, typer.Option()] = None,
                    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-                   as_json: JsonOpt = False) -> None:
+                   force: Annotated[bool, typer.Option("--force", help="override the quota guard (needs --reason)")]
+                   = False, as_json: JsonOpt = False) -> None:
     """Move one region to a stage (the next one, or a reasoned revise/withdraw)."""
     from deployments import runner
 
     stage = _stage(to)
     _require_actor(actor)
-    result = runner.advance_region(code.strip(), stage, actor, reason, cohort, idempotency_key)
+    if force and not (reason or "").strip():
+        raise BadInput("--force needs a --reason, recorded in the region's history")
+    result = runner.advance_region(code.strip(), stage, actor, reason, cohort, idempotency_key, force)
     words = {"applied": "now", "duplicate": "already recorded (same idempotency key):",
              "unchanged": "already"}
     emit(result, as_json, f"region {code}: {words[result['status']]} {result['to_stage']}"
@@ -276,8 +279,9 @@ def _require_actor(actor: str) -> None:
 
 def _register_areas() -> None:
     """Attach the command groups that each area of the program keeps in its own module."""
-    from deployments import cli_deadlines, cli_quickwins, cli_reports, cli_reviews, cli_selection
+    from deployments import cli_audit, cli_deadlines, cli_quickwins, cli_reports, cli_reviews, cli_selection
 
+    app.add_typer(cli_audit.app, name="audit")
     cli_deadlines.register(app)
     cli_reviews.register(app)
     app.add_typer(cli_selection.app, name="indicators")

@@ -50,12 +50,12 @@ def _fallback_note() -> None:
 
 
 def advance_region(code: str, to: str, actor: str, reason: str | None, cohort: str | None,
-                   idempotency_key: str | None) -> dict:
+                   idempotency_key: str | None, force: bool = False) -> dict:
     """One region, through the advance-stage flow (or the documented fallback)."""
     with session_scope() as session:
         version = find_enrollment(session, code, cohort).version
     if not prefect_ready():
-        request = StageChange(code, Stage(to), actor, reason, cohort, version, idempotency_key)
+        request = StageChange(code, Stage(to), actor, reason, cohort, version, idempotency_key, force=force)
         from datetime import datetime
 
         with session_scope() as session:
@@ -65,7 +65,7 @@ def advance_region(code: str, to: str, actor: str, reason: str | None, cohort: s
     from flows.advance_stage import advance_stage
 
     async def run() -> dict:
-        state = await advance_stage(code, to, actor, reason, cohort, version, idempotency_key,
+        state = await advance_stage(code, to, actor, reason, cohort, version, idempotency_key, force,
                                     return_state=True)
         result = await state.aresult(raise_on_failure=False)
         if isinstance(result, BaseException):

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import pendulum
 from prefect import flow
+from sqlmodel import func, select
 
 from models.db import session_scope
-from models.program import cohort_plan, plan_advance
+from models.program import plan_advance
 from models.settings import get_settings
 from models.stages import Stage
+from models.tables import StageTransition
 from tasks.artifacts import load_report, publish_report_artifacts
 from tasks.events import publish_events
 from tasks.runs import add_run_tags, current_flow_run_id
@@ -62,8 +64,10 @@ async def _fan_out(cohort: str, to: str, actor: str, reason: str | None, items: 
     finished = await asyncio.gather(*runs)
     with session_scope() as session:
         after, _ = plan_advance(session, cohort, Stage(to))
-        at_target = sum(1 for _, stage, _ in cohort_plan(session, cohort) if stage == to)
-    summary.update(applied=at_target - summary["already"], runs=len(finished),
+        # Count what the batch runs recorded: event-chained flows may already have moved regions further.
+        applied = session.exec(select(func.count()).select_from(StageTransition).where(
+            StageTransition.to_stage == to, StageTransition.flow_run_id.in_([str(r.id) for r in finished]))).one()
+    summary.update(applied=applied, runs=len(finished),
                    failed_runs=sum(1 for r in finished if not r.state.is_completed()),
                    refused=[code for code, _ in after])
     return summary

@@ -30,10 +30,10 @@ def run_name() -> str:
 @flow(name="advance-stage", flow_run_name=run_name, log_prints=False)
 async def advance_stage(region_code: str, to: str, actor: str, reason: str | None = None,
                         cohort: str | None = None, expected_version: int | None = None,
-                        idempotency_key: str | None = None) -> dict | State:
+                        idempotency_key: str | None = None, force: bool = False) -> dict | State:
     """Apply one stage change, label the run, and publish its event."""
     result = await stage_change_run(region_code, to, actor, reason, cohort=cohort,
-                                    expected_version=expected_version, key=idempotency_key)
+                                    expected_version=expected_version, key=idempotency_key, force=force)
     if result["status"] == "refused":
         return Failed(message=result["error"], data=result)
     return result
@@ -41,10 +41,10 @@ async def advance_stage(region_code: str, to: str, actor: str, reason: str | Non
 
 async def stage_change_run(region_code: str, to: str, actor: str, reason: str | None, *,
                            cohort: str | None = None, expected_version: int | None = None,
-                           key: str | None = None, at: str | None = None) -> dict:
+                           key: str | None = None, at: str | None = None, force: bool = False) -> dict:
     """The body shared by every flow that changes one region's stage: change, tag, publish."""
     result = apply_stage_change(region_code, to, actor, reason, cohort, expected_version, key,
-                                current_flow_run_id(), at)
+                                current_flow_run_id(), at, force)
     with session_scope() as session:
         label = region_label(session, region_code)
     tags = [f"region:{region_code}", f"stage:{to}"]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from models import audit
 from models.deadline_policy import DeadlinePolicy, ReminderRung, compute_due, default_policy, extend_due
 from models.deadline_tables import Deadline, DeadlineExtension, Notification
 from models.errors import BadInput, DomainRefused, NotFound
@@ -178,6 +179,11 @@ def extend_deadline(session: Session, deadline_id: int, working_days: int, reaso
     d.due_at = extend_due(old, tz, working_days)
     session.add(DeadlineExtension(deadline_id=d.id, old_due=old, new_due=d.due_at, working_days=working_days,
                                   reason=reason.strip(), actor=actor.strip(), at=now))
+    audit.record(session, kind="deadline_extended", subject=f"region {region.bps_code} deadline {d.key}",
+                 actor=actor.strip(), at=now,
+                 content={"deadline_id": d.id, "key": d.key, "old_due": _utc(old).isoformat(),
+                          "new_due": _utc(d.due_at).isoformat(), "working_days": working_days,
+                          "reason": reason.strip()})
     d.extended, d.cycle = True, d.cycle + 1
     cancel_pending(session, d.id)
     _schedule(d, tz, _policy(policy), now)

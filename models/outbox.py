@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
+from models import audit
 from models.deadline_tables import Notification
 from models.errors import BadInput, NotFound
 from models.tables import Contact, Region
@@ -143,9 +144,14 @@ def message_of(session: Session, nid: int) -> tuple[str, str, str]:
 
 def mark_sent(session: Session, nid: int, *, tries: int, at: datetime) -> None:
     """Apprise reported success: the row is done for good, whoever holds the lease now."""
-    session.execute(update(Notification).where(Notification.id == nid, Notification.status != "sent").values(
+    done = session.execute(update(Notification).where(Notification.id == nid, Notification.status != "sent").values(
         status="sent", sent_at=at, attempts=Notification.attempts + tries, claimed_until=None,
         last_error=None))
+    if done.rowcount == 1:  # the send is audited once, with no URL in it
+        n = session.get(Notification, nid)
+        audit.record(session, kind="notification_sent", subject=f"notification {nid}", actor="system:notifier",
+                     at=at, content={"dedupe_key": n.dedupe_key, "rung": n.rung, "contact_id": n.contact_id,
+                                     "deadline_id": n.deadline_id, "tries": tries})
 
 
 def mark_failed(session: Session, nid: int, *, token: str, tries: int, error: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from models import events
+from models import audit, events
 from models.errors import BadInput, DomainRefused, NotFound
 from models.review_tables import MasterplanRound, Review, ReviewAssignment, Reviewer, ReviewerConflict
 from models.settings import get_settings
@@ -405,6 +405,10 @@ def submit_review(session: Session, *, reviewer_id: int, submission: ReviewSubmi
                             f"(via {done.source}); one review per reviewer per round")
     session.add(Review(round_id=rnd.id, reviewer_id=reviewer_id, scores=sub.stored_scores(),  # type: ignore[arg-type]
                        decision=sub.decision, comment=sub.comment, submitted_at=now, source=source))
+    audit.record(session, kind="review_submitted", subject=f"region {region.bps_code} round {rnd.round_no}",
+                 actor=f"reviewer {reviewer_id} ({reviewer.name})", at=now,
+                 content={"round_id": rnd.id, "reviewer_id": reviewer_id, "decision": sub.decision,
+                          "scores": sub.stored_scores(), "comment": sub.comment, "source": source})
     events.enqueue(session, key=f"review:{rnd.id}:{reviewer_id}", event="smartcity.review.submitted",
                    resource=events.region_resource(region, **{"smartcity.round": str(rnd.round_no)}),
                    related=[*events.related_for(region, cohort),

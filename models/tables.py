@@ -141,3 +141,19 @@ class EventOutbox(SQLModel, table=True):
     published_at: datetime | None = utc_column(nullable=True, index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class AuditRecord(SQLModel, table=True):
+    """Append-only, hash-chained record of audited acts other than stage changes (review decisions,
+    deadline extensions, notification sends). UNIQUE(prev_hash) keeps the chain a single line."""
+
+    __tablename__ = "audit_record"
+    __table_args__ = (sa.UniqueConstraint("prev_hash", name="uq_audit_record_prev_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=40, index=True)
+    subject: str = Field(max_length=200)
+    actor: str = Field(max_length=200)
+    at: datetime = utc_column()
+    content: dict = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    row_hash: str = Field(max_length=64)

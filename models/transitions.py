@@ -15,7 +15,7 @@ from models.audit import GENESIS, chain_hash, transition_content
 from models.deadlines import open_stage_deadlines
 from models.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
 from models.guards import GUARDS
-from models.stages import TERMINAL, Stage, explain_refusal, find_edge
+from models.stages import TERMINAL, Edge, Stage, explain_refusal, find_edge
 from models.tables import Cohort, Enrollment, Region, StageTransition
 
 
@@ -31,6 +31,11 @@ class StageChange:
     expected_version: int | None = None
     idempotency_key: str | None = None
     flow_run_id: str | None = None
+    force: bool = False  # override a soft guard (FORCEABLE); needs a reason, recorded as kind "force"
+
+
+#: Guards a coordinator may override with a reason. Review approval and quick-win verification never.
+FORCEABLE = frozenset({"within_cohort_quota"})
 
 
 @dataclass(frozen=True)
@@ -111,15 +116,27 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
         raise InvalidTransition(f"region {req.region_code}: {explain_refusal(source, req.to)}")
     if edge.needs_reason and not (req.reason or "").strip():
         raise InvalidTransition(f"region {req.region_code}: {edge.kind} to {req.to.value} needs a reason")
-    failure = GUARDS[edge.guard](session, enr)
-    if failure is not None:
-        raise GuardFailed(f"region {req.region_code}: {source.value} -> {req.to.value} refused by "
-                          f"guard {edge.guard}: {failure}")
+    kind = _guarded_kind(session, enr, req, edge, source)
     version = _bump(session, enr, req, now)
-    row = _record(session, enr, req, edge.kind, source, version, now)
+    row = _record(session, enr, req, kind, source, version, now)
     _emit(session, enr, row)
     open_stage_deadlines(session, enr, row.to_stage, now, actor=row.actor, advanced=row.kind == "advance")
     return ChangeResult("applied", req.region_code, source.value, req.to.value, version, row.id)
+
+
+def _guarded_kind(session: Session, enr: Enrollment, req: StageChange, edge: Edge, source: Stage) -> str:
+    """The edge's kind when its guard passes; "force" when a coordinator overrides a soft guard."""
+    failure = GUARDS[edge.guard](session, enr)
+    if failure is None:
+        return edge.kind
+    where = f"region {req.region_code}: {source.value} -> {req.to.value}"
+    if not req.force:
+        raise GuardFailed(f"{where} refused by guard {edge.guard}: {failure}")
+    if edge.guard not in FORCEABLE:
+        raise GuardFailed(f"{where}: guard {edge.guard} cannot be forced ({failure})")
+    if not (req.reason or "").strip():
+        raise InvalidTransition(f"{where}: a forced change needs a reason")
+    return "force"
 
 
 def _bump(session: Session, enr: Enrollment, req: StageChange, now: datetime) -> int:

@@ -27,10 +27,10 @@ def instant(at: str | None) -> datetime:
 @task(name="change-stage", cache_policy=NO_CACHE, persist_result=False)
 def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None, cohort: str | None,
                        expected_version: int | None, idempotency_key: str | None,
-                       flow_run_id: str | None, at: str | None = None) -> dict:
+                       flow_run_id: str | None, at: str | None = None, force: bool = False) -> dict:
     """One region's stage change through the domain's single path, as of `at` (default: now)."""
     request = StageChange(region_code, Stage(to), actor, reason, cohort, expected_version,
-                          idempotency_key, flow_run_id)
+                          idempotency_key, flow_run_id, force)
     try:
         with session_scope() as session:
             return change_stage(session, request, now=instant(at)).as_dict()

@@ -100,7 +100,19 @@ def test_quota_guard(db_url):
     move("3271", "selected")
     with pytest.raises(GuardFailed, match="within_cohort_quota: cohort 2017 has filled its quota of 2"):
         move("3275", "selected")
-    move("3275", "not_selected")
+    with session_scope() as s, pytest.raises(InvalidTransition, match="a forced change needs a reason"):
+        change_stage(s, StageChange("3275", Stage.selected, "ani", None, "2017", force=True), now=T0)
+    with session_scope() as s:  # a coordinator overrides the quota, with a reason, and it shows
+        change_stage(s, StageChange("3275", Stage.selected, "ani", "Nawa Cita priority", "2017", force=True), now=T0)
+        forced = s.exec(select(StageTransition).where(StageTransition.kind == "force")).one()
+    assert (forced.to_stage, forced.reason) == ("selected", "Nawa Cita priority")
+
+
+def test_review_and_quick_win_guards_cannot_be_forced(cohort):
+    move(BANDUNG, "selected")
+    move(BANDUNG, "drafting")
+    with session_scope() as s, pytest.raises(GuardFailed, match="review_quorum_approved cannot be forced"):
+        change_stage(s, StageChange(BANDUNG, Stage.masterplan_completed, "ani", "urgent", "2017", force=True), now=T0)
 
 
 def test_review_quorum_guard_needs_an_approved_latest_round(cohort):
