@@ -30,7 +30,7 @@ from models.notices import (
 )
 from models.stages import TERMINAL
 from models.tables import Cohort, Contact, Enrollment, Region
-from models.workdays import add_working_days, format_local, local_at, working_days_between
+from models.workdays import add_working_days, format_local, is_working_day, local_at, working_days_between
 
 #: The key of each stage's own deadline (the deliverable that closes the stage).
 STAGE_KEYS = {"drafting": "masterplan", "masterplan_completed": "quick-win"}
@@ -450,3 +450,36 @@ def _digest_region(section: DigestSection, enr: Enrollment, region: Region, dead
         section.stuck.append(f"{who}: {STAGES[lang].get(enr.stage, enr.stage)} {since} "
                              f"{format_local_long(enr.entered_stage_at, tz, lang)} ({idle} "
                              f"{'hari kerja' if lang == 'id' else 'working days'})")
+
+
+# --- announcements -----------------------------------------------------------------------------------
+
+def first_send_at(now: datetime, tz: str, send_hour: int = 8, close_hour: int = 17) -> datetime:
+    """`now` during local office hours on a working day, else the next 08:00 local: never at night."""
+    day = _local_date(now, tz)
+    if is_working_day(day) and local_at(day, tz, send_hour) <= now < local_at(day, tz, close_hour):
+        return _utc(now)
+    while not is_working_day(day) or local_at(day, tz, send_hour) < now:
+        day += timedelta(days=1)
+    return _utc(local_at(day, tz, send_hour))
+
+
+def announce_deadline(session: Session, code: str, key: str, now: datetime, cohort: str | None = None) -> int:
+    """Tell the region's PIC, once, that a deadline is running and when it falls due; rows enqueued."""
+    d = find_deadline(session, code, key, cohort)
+    region, tz = _zone_of(session, d.enrollment_id)
+    due = format_local(d.due_at, tz)
+    enqueued = 0
+    for _, contact in recipients(session, ("pic",), region):
+        english = lang_of(contact.language) == "en"
+        subject = (f"{region.name}: {key} due {due}" if english else f"{region.name}: {key} jatuh tempo {due}")
+        body = (f"Tracking of {key} has started for {region.name}. It is due {due}. Register it with "
+                f"`smartcity quickwin register`." if english else
+                f"Pemantauan {key} untuk {region.name} dimulai. Batas waktunya {due}. Daftarkan dengan "
+                f"`smartcity quickwin register`.")
+        ref = f"start:{d.id}:{d.cycle}:{contact.id}"
+        enqueued += insert_ignore(session, {
+            "dedupe_key": ref, "deadline_id": d.id, "rung": "start", "contact_id": contact.id,
+            "language": lang_of(contact.language), "subject": subject[:300], "body": f"{body}\n\nRef: {ref}",
+            "status": "pending", "attempts": 0, "created_at": now, "send_after": first_send_at(now, tz)})
+    return enqueued

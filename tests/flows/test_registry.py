@@ -49,6 +49,8 @@ def test_each_deployment_builds_with_its_trigger_or_schedule(spec):
 def test_event_graph_has_no_dead_ends():
     """Each stage event of the main line past selection starts the next piece of work."""
     triggers = {s.trigger_event for s in REGISTRY if s.trigger_event}
-    for event in ("smartcity.region.selected", "smartcity.region.quick_win_delivered", "smartcity.cohort.completed"):
+    for event in ("smartcity.region.selected", "smartcity.masterplan.submitted",
+                  "smartcity.region.masterplan_completed", "smartcity.region.quick_win_delivered",
+                  "smartcity.cohort.completed"):
         assert event in triggers, f"{event} starts nothing"
     assert triggers <= emitted_events()

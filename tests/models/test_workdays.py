@@ -108,3 +108,14 @@ def test_fast_enough_for_a_sweep():
     for i in range(20_000):
         add_working_days(date(2017, 1, 1) + timedelta(days=i % 700), 120)
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_announcements_wait_for_office_hours():
+    from datetime import datetime
+
+    from models.deadlines import first_send_at
+
+    monday_10_wita = datetime(2017, 10, 2, 2, 0, tzinfo=UTC)
+    assert first_send_at(monday_10_wita, "Asia/Makassar") == monday_10_wita
+    friday_20_wit = datetime(2017, 10, 6, 11, 0, tzinfo=UTC)  # 20:00 WIT: wait for Monday 08:00 WIT
+    assert first_send_at(friday_20_wit, "Asia/Jayapura") == datetime(2017, 10, 8, 23, 0, tzinfo=UTC)

@@ -1,0 +1,27 @@
+"""quick-win-tracking: a region whose masterplan is completed starts its quick win.
+
+Triggered by: the `smartcity.region.masterplan_completed` event. The quick-win deadline (90 working
+days) opened in the stage change's own transaction; this flow tells the region's PIC, once, when it
+falls due in local time, and sends the notice if 08:00 local has already come.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from models.db import session_scope
+from models.deadlines import announce_deadline
+from tasks.notify import dispatch_notifications
+from tasks.runs import add_run_tags
+from tasks.stage import instant
+
+
+@flow(name="quick-win-tracking", flow_run_name="quick-win-tracking-{region_code}")
+async def quick_win_tracking(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
+    """Announce the quick-win deadline to the PIC (exactly once per deadline cycle and contact)."""
+    now = instant(at)
+    with session_scope() as session:
+        enqueued = announce_deadline(session, region_code, "quick-win", now)
+    await add_run_tags([f"region:{region_code}", "stage:masterplan_completed"])
+    delivery = await dispatch_notifications(now.isoformat())
+    return {"region_code": region_code, "enqueued": enqueued, **delivery}
