@@ -30,7 +30,7 @@ from models.notices import (
 )
 from models.stages import TERMINAL
 from models.tables import Cohort, Contact, Enrollment, Region
-from models.workdays import add_working_days, format_local, is_working_day, local_at, working_days_between
+from models.workdays import add_working_days, format_local, is_working_day, local_at, working_days_between, zone
 
 #: The key of each stage's own deadline (the deliverable that closes the stage).
 STAGE_KEYS = {"drafting": "masterplan", "masterplan_completed": "quick-win"}
@@ -76,9 +76,7 @@ def rung_day(due_at: datetime, tz: str, rung: ReminderRung) -> date:
 
 
 def _local_date(instant: datetime, tz: str) -> date:
-    import pendulum
-
-    return pendulum.instance(instant).in_timezone(tz).date()
+    return instant.astimezone(zone(tz)).date()
 
 
 def recipient_zone(role: str, region_tz: str) -> str:
@@ -269,6 +267,10 @@ def _title(d: Deadline, policy: DeadlinePolicy) -> dict[str, str]:
 
 def recipients(session: Session, roles: tuple[str, ...], region: Region) -> list[tuple[str, Contact]]:
     """(role, contact) for each role: region PIC/escalation by region, coordinators without a region."""
+    if "contacts" in session.info:  # preloaded by the sweep for its batch: {(role, region_id): [contact]}
+        index = session.info["contacts"]
+        return [(role, c) for role in roles
+                for c in index.get((role, None if role == "coordinator" else region.id), [])]
     out: list[tuple[str, Contact]] = []
     for role in roles:
         query = select(Contact).where(Contact.role == role)
@@ -314,14 +316,35 @@ def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None)
     """Enqueue every reminder due at `now` exactly once; returns how many rows were added."""
     now, policy = _aware(now, "now"), _policy(policy)
     enqueued = 0
-    while batch := due_deadlines(session, now):
-        for d in batch:
-            enqueued += _sweep_one(session, d, now, policy)
-        session.flush()
+    try:
+        while batch := due_deadlines(session, now):
+            held = _preload(session, batch)  # noqa: F841 - the session's identity map holds rows weakly
+            rows = [row for d in batch for row in _sweep_one(session, d, now, policy)]
+            enqueued += insert_ignore_many(session, rows)
+            session.flush()
+    finally:
+        session.info.pop("contacts", None)
     return enqueued
 
 
-def _sweep_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> int:
+def _preload(session: Session, batch: list[Deadline]) -> list:
+    """Load the batch's enrollments, regions and contacts in three queries, so the per-deadline lookups
+    hit the session (the sweep's cost then grows with what is due, a few statements per reminder)."""
+    ids = {d.enrollment_id for d in batch}
+    rows = session.exec(select(Enrollment, Region).join(Region, Enrollment.region_id == Region.id)
+                        .where(Enrollment.id.in_(ids))).all()  # type: ignore[union-attr]
+    regions = {r.id for _, r in rows}
+    contacts = session.exec(select(Contact).where(
+        Contact.region_id.in_(regions) | Contact.region_id.is_(None))).all()  # type: ignore[union-attr]
+    index: dict[tuple[str, int | None], list[Contact]] = {}
+    for c in sorted(contacts, key=lambda c: c.id):
+        index.setdefault((c.role, c.region_id), []).append(c)
+    session.info["contacts"] = index
+    return [rows, contacts]
+
+
+def _sweep_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> list[dict[str, Any]]:
+    """Move the deadline's rung pointer; the notification rows to insert when this sweep moved it."""
     plan = _plan_one(session, d, now, policy)
     _, tz = _zone_of(session, d.enrollment_id)
     index = plan[0].rung_index if plan else None
@@ -334,20 +357,28 @@ def _sweep_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePol
         .execution_options(synchronize_session=False)).rowcount
     session.expire(d)
     if moved != 1 or not plan:
-        return 0
-    return sum(insert_ignore(session, p.row) for p in plan if p.row)
+        return []
+    return [p.row for p in plan if p.row]
 
 
 def insert_ignore(session: Session, row: dict[str, Any]) -> int:
     """INSERT a notification unless its dedupe key exists (ON CONFLICT DO NOTHING); 1 if inserted."""
+    return insert_ignore_many(session, [row])
+
+
+def insert_ignore_many(session: Session, rows: list[dict[str, Any]], chunk: int = 200) -> int:
+    """INSERT notifications whose dedupe keys are new, in multi-row statements; how many went in."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = Notification.__table__  # type: ignore[attr-defined]
-    stmt = insert(table).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflicting insert.
-    return len(session.execute(stmt.returning(table.c.id)).all())
+    added = 0
+    for start in range(0, len(rows), chunk):
+        stmt = insert(table).values(rows[start:start + chunk]).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflicting insert.
+        added += len(session.execute(stmt.returning(table.c.id)).all())
+    return added
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def _parse_row(row: dict, known_codes: set[str] | frozenset[str]) -> tuple[Indic
     if indicator and not _INDICATOR.match(indicator):
         problems.append(f"bad indicator name {indicator!r} (lower-case letters, digits, _)")
     number = _number(raw, problems)
-    if year and not (year.isdigit() and YEARS[0] <= int(year) <= YEARS[1]):
+    if year and not (year.isascii() and year.isdigit() and YEARS[0] <= int(year) <= YEARS[1]):
         problems.append(f"bad year {year!r} (a year {YEARS[0]}-{YEARS[1]})")
     if len(source) > 200 or any(not ch.isprintable() for ch in source):
         problems.append("source has control characters or is over 200 characters")

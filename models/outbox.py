@@ -7,6 +7,7 @@ Apprise URLs carry passwords and tokens: they leave this module only masked.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -44,14 +45,32 @@ def secret_parts(url: str, *, with_user: bool = True) -> set[str]:
     return {p for p in found if len(p) >= 3}
 
 
+class _DropTrace(logging.Filter):
+    """Apprise logs each URL it parses, password included, at its TRACE level (below DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.DEBUG
+
+
+_DROP_TRACE = _DropTrace()
+
+
+def apprise_plugin(url: str):  # noqa: ANN201 - an Apprise plugin, or None
+    """`apprise.Apprise.instantiate(url)`, with Apprise's TRACE records (they show the raw URL) dropped."""
+    import apprise
+
+    logger = logging.getLogger("apprise")
+    if _DROP_TRACE not in logger.filters:
+        logger.addFilter(_DROP_TRACE)
+    return apprise.Apprise.instantiate(url)
+
+
 def mask_url(url: str) -> str:
     """Apprise's privacy form cut to scheme and host, e.g. 'mailto://user:****@smtp.host:587'.
 
     Paths and queries are dropped too: webhook paths often carry the token.
     """
-    import apprise
-
-    plugin = apprise.Apprise.instantiate(url)
+    plugin = apprise_plugin(url)
     if plugin is None:
         return "<invalid url>"
     scheme, _, rest = plugin.url(privacy=True).partition("://")
@@ -72,9 +91,7 @@ def sanitize_error(message: str, url: str, limit: int = 300) -> str:
 
 def validate_url(url: str) -> None:
     """BadInput unless Apprise can parse `url`; the message never repeats the URL."""
-    import apprise
-
-    if not url.strip() or apprise.Apprise.instantiate(url.strip()) is None:
+    if not url.strip() or apprise_plugin(url.strip()) is None:
         raise BadInput("the notification URL is not a valid Apprise URL (nothing was saved)")
 
 

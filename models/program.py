@@ -12,6 +12,7 @@ from models.stages import TERMINAL, Stage
 from models.tables import Cohort, Enrollment, Program, Region, StageTransition
 
 PROGRAM_NAME = "Gerakan Menuju 100 Smart City"
+MAX_QUOTA = 10_000  # Indonesia has 514 kabupaten/kota; anything far above is a typo, not a cohort
 
 
 def ensure_program(session: Session, *, now: datetime) -> Program:
@@ -29,8 +30,8 @@ def create_cohort(session: Session, *, name: str, year: int, quota: int, now: da
     name = name.strip()
     if not name or len(name) > 100 or any(not c.isprintable() for c in name):
         raise BadInput(f"cohort name {name!r} must be 1-100 printable characters")
-    if quota < 1:
-        raise BadInput(f"cohort {name}: quota must be at least 1 (got {quota})")
+    if not 1 <= quota <= MAX_QUOTA:
+        raise BadInput(f"cohort {name}: quota must be 1..{MAX_QUOTA} (got {quota})")
     if not 2000 <= year <= 2100:
         raise BadInput(f"cohort {name}: year {year} is out of range 2000-2100")
     if session.exec(select(Cohort).where(Cohort.name == name)).first():

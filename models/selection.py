@@ -194,7 +194,8 @@ def _describe_validation(exc: ValidationError) -> str:
             msg = err["msg"].removeprefix("Value error, ")
             shown = repr(err.get("input"))
             shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            parts.append(f"{loc or 'policy'}: {msg} (got {shown})")
+            got = "" if "(got " in msg else f" (got {shown})"  # our own validators already say it
+            parts.append(f"{loc or 'policy'}: {msg}{got}")
     return _one_line("; ".join(parts))
 
 

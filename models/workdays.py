@@ -116,9 +116,15 @@ def zone_abbrev(tz: str) -> str:
         raise ValueError(f"unknown Indonesian time zone {tz!r} (expected one of: {known})") from None
 
 
+@lru_cache(maxsize=32)
+def zone(tz: str) -> pendulum.Timezone:
+    """The pendulum zone object, built once per name (building one reads the tz database from disk)."""
+    return pendulum.timezone(tz)
+
+
 def local_at(d: date, tz: str, hour: int = 8, minute: int = 0) -> pendulum.DateTime:
     """Return the UTC instant of local wall time ``hour:minute`` on date ``d`` in zone ``tz``."""
-    return pendulum.datetime(d.year, d.month, d.day, hour, minute, tz=tz).in_timezone("UTC")
+    return pendulum.datetime(d.year, d.month, d.day, hour, minute, tz=zone(tz)).in_timezone("UTC")
 
 
 def format_local(instant_utc: datetime, tz: str) -> str:

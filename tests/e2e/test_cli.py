@@ -41,7 +41,7 @@ BAD_REQUESTS = [
     (["region", "advance", "3273", "--to", "approved", "--actor", "ani"], 2, "unknown stage 'approved'"),
     (["region", "advance", "3273", "--to", "selected", "--actor", "  "], 2, "--actor"),
     (["region", "advance", "1101", "--to", "selected", "--actor", "ani"], 1, "not enrolled"),
-    (["cohort", "create", "x", "--year", "2017", "--quota", "-3"], 2, "quota must be at least 1"),
+    (["cohort", "create", "x", "--year", "2017", "--quota", "-3"], 2, "quota must be 1..10000"),
     (["cohort", "create", "2017", "--year", "2017", "--quota", "3"], 1, "already exists"),
     (["cohort", "nominate", "2017", "12x4", "3273'; DROP TABLE region;--"], 2, "unknown region code"),
     (["region", "advance", "3273", "--actor", "ani"], 2, "Missing option '--to'"),

@@ -85,8 +85,11 @@ def rung_instant(d, code_tz, key):
 def test_entering_drafting_opens_masterplan_and_four_bimteks(world):
     with session_scope() as s:
         found = s.exec(select(Deadline).order_by(Deadline.id)).all()
-    bandung = {d.key: d for d in found if d.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id}
+    mine = [d for d in found if d.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id]
+    bandung = {d.key: d for d in mine if d.stage == "drafting"}
     assert sorted(bandung) == ["bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4", "masterplan"]
+    # nomination opened the assessment milestone; leaving `nominated` closed it
+    assert [(d.key, d.status != "open") for d in mine if d.stage == "nominated"] == [("assessment", True)]
     assert {d.kind for k, d in bandung.items() if k != "masterplan"} == {"milestone"}
     expected = {"bimtek-1": 20, "bimtek-2": 45, "bimtek-3": 70, "bimtek-4": 95, "masterplan": 120}
     for key, days in expected.items():

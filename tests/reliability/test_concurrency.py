@@ -1,0 +1,80 @@
+"""Concurrency: four processes advance the same 200 regions at the same instant. Exactly 200 transitions,
+no duplicates; every process ends with each region applied, unchanged (lost the race) or already there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.clirun import cli_env
+from tests.helpers import ROOT, cohort_with, load_registry
+from tests.reliability.support import audit_counts
+
+pytestmark = pytest.mark.slow
+
+PROCESSES, REGIONS = 4, 200
+
+# Each worker runs the CLI's own fallback path for `cohort advance` (runner._advance_cohort_direct: plan,
+# then advance_many), imported before the start line so that all four start the race at the same moment.
+# Going through `deployments.cli.main` instead would add Prefect's import (~3 s of CPU) per process.
+WORKER = """
+import json, os, sys, time
+from deployments.runner import _advance_cohort_direct
+ready, go, cohort, actor = sys.argv[1:5]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+print(json.dumps(_advance_cohort_direct(cohort, "selected", actor, None)))
+"""
+
+
+def race(db_url: str, tmp_path, cohort: str) -> list[tuple[int, dict, str]]:
+    """Start the workers, release them together, return (exit code, JSON summary, stderr) of each."""
+    go = tmp_path / "go"
+    procs = []
+    for i in range(PROCESSES):
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli_env(db_url),
+                cwd=ROOT,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(PROCESSES)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "a worker did not start"
+        time.sleep(0.02)
+    go.touch()
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert "Traceback" not in stderr, stderr
+        out.append((p.returncode, json.loads(stdout), stderr))
+    return out
+
+
+def test_four_processes_advance_the_same_200_regions_once(db_url, tmp_path):
+    codes = load_registry()[:REGIONS]
+    cohort_with(codes, name="race")
+    results = race(db_url, tmp_path, "race")
+
+    for code, summary, err in results:
+        assert code == 0 and summary["refused"] == [], (code, summary["refused"][:5], err)
+        assert summary["applied"] + summary["unchanged"] + summary["already"] == REGIONS, summary
+    applied = [s["applied"] for _, s, _ in results]
+    lost = sum(s["unchanged"] for _, s, _ in results)
+    transitions, dupes, outbox = audit_counts(db_url)
+    print(
+        f"checked: {transitions} transitions, {outbox} events; applied per process {applied}, "
+        f"{lost} races lost, {sum(s['already'] for _, s, _ in results)} already there at planning"
+    )
+    assert (sum(applied), transitions, dupes, outbox) == (REGIONS, REGIONS, 0, REGIONS)
+    # The race really happened: some process found a region it had planned already taken.
+    assert lost > 0, "no process lost a race: the workers did not overlap"
