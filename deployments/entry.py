@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC
 
 COUNTS = ("SELECT c.name, e.stage, count(*) FROM enrollment e JOIN cohort c ON e.cohort_id = c.id "
           "GROUP BY c.name, e.stage")
@@ -45,7 +46,7 @@ def fast_status(argv: list[str]) -> str | None:
 def _query(path: str, cohort: str | None) -> str | None:
     import json
     import sqlite3
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
@@ -55,9 +56,10 @@ def _query(path: str, cohort: str | None) -> str | None:
             for name, stage, n in conn.execute(COUNTS):
                 counts.setdefault(name, {})[stage] = n
             where, args = ("WHERE c.name = ? ", (cohort,)) if cohort else ("", ())
+            found = conn.execute(ROWS.format(where=where), args)
             rows = [{"bps_code": code, "name": name, "province": prov, "timezone": tz, "cohort": coh, "stage": stage,
-                     "version": version, "since": datetime.fromisoformat(since).replace(tzinfo=timezone.utc).isoformat()}
-                    for code, name, prov, tz, coh, stage, version, since in conn.execute(ROWS.format(where=where), args)]
+                     "version": version, "since": datetime.fromisoformat(since).replace(tzinfo=UTC).isoformat()}
+                    for code, name, prov, tz, coh, stage, version, since in found]
     except (sqlite3.Error, ValueError):
         return None
     return json.dumps({"cohorts": counts, "regions": rows}, indent=2, default=str, ensure_ascii=False)
