@@ -13,7 +13,7 @@ from prefect.states import Failed, State
 from models.db import session_scope
 from models.events import slug
 from models.program import region_label
-from tasks.events import publish_events
+from tasks.events import publish_outbox
 from tasks.runs import add_run_tags, current_flow_run_id
 from tasks.stage import apply_stage_change
 
@@ -43,7 +43,7 @@ async def stage_change_run(region_code: str, to: str, actor: str, reason: str | 
                            cohort: str | None = None, expected_version: int | None = None,
                            key: str | None = None, at: str | None = None, force: bool = False) -> dict:
     """The body shared by every flow that changes one region's stage: change, tag, publish."""
-    result = apply_stage_change(region_code, to, actor, reason, cohort, expected_version, key,
+    result = await apply_stage_change(region_code, to, actor, reason, cohort, expected_version, key,
                                 current_flow_run_id(), at, force)
     with session_scope() as session:
         label = region_label(session, region_code)
@@ -53,5 +53,7 @@ async def stage_change_run(region_code: str, to: str, actor: str, reason: str | 
     if cohort:
         tags.append(f"cohort:{cohort}")
     await add_run_tags(tags)
-    await publish_events()
+    # Published inline, not as a task: one region's event does not need its own task run, and the
+    # task's bookkeeping would cost more than the POST (a failure leaves the event in the outbox).
+    await publish_outbox()
     return result

@@ -54,7 +54,7 @@ async def select_cohort(cohort: str, actor: str, policy_path: str | None = None,
         plan = plan_selection(session, cohort, policy, year=year, source=source)
     await add_run_tags([f"cohort:{cohort}", "selection"] + (["illustrative"] if plan.pool.illustrative else []))
     outcomes = [
-        apply_stage_change(c.region_code, c.to.value, c.actor, c.reason, c.cohort, c.expected_version,
+        await apply_stage_change(c.region_code, c.to.value, c.actor, c.reason, c.cohort, c.expected_version,
                            c.idempotency_key, c.flow_run_id, at)
         for c in plan.changes(actor, current_flow_run_id())
     ]

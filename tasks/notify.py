@@ -20,7 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models.db import session_scope
-from models.outbox import claim, claimable_ids, mark_failed, mark_sent, message_of, sanitize_error
+from models.outbox import apprise_plugin, claim, claimable_ids, mark_failed, mark_sent, message_of, sanitize_error
 from models.settings import Settings, get_settings
 
 
@@ -45,7 +45,7 @@ class AppriseSender:
         """Send through Apprise with bounded network waits; raise SendFailed unless Apprise reports success."""
         import apprise
 
-        plugin = apprise.Apprise.instantiate(url)
+        plugin = apprise_plugin(url)  # not apprise's own: that one logs the raw URL at TRACE level
         if plugin is None:
             raise SendFailed("the contact's notification URL is not valid")
         # Bound every socket wait (SMTP uses the connect timeout for all its I/O; HTTP uses both).

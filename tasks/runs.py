@@ -14,11 +14,16 @@ def current_flow_run_id() -> str | None:
 
 async def add_run_tags(tags: list[str]) -> None:
     """Add tags to the current flow run (tags known only once the run has looked up its region)."""
-    run_id = flow_run.id
-    if not run_id:
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    run = ctx.flow_run if ctx else None
+    if run is None:
         return
-    async with get_client() as client:
-        run = await client.read_flow_run(run_id)
-        merged = sorted(set(run.tags) | set(tags))
-        if merged != sorted(run.tags):
-            await client.update_flow_run(run_id, tags=merged)
+    current = set(run.tags or [])
+    if set(tags) <= current:
+        return
+    merged = sorted(current | set(tags))
+    async with get_client() as client:  # the run's own client when there is one: no new connection
+        await client.update_flow_run(run.id, tags=merged)
+    run.tags = merged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pendulum
@@ -25,18 +26,26 @@ def instant(at: str | None) -> datetime:
 
 
 @task(name="change-stage", cache_policy=NO_CACHE, persist_result=False)
-def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None, cohort: str | None,
-                       expected_version: int | None, idempotency_key: str | None,
-                       flow_run_id: str | None, at: str | None = None, force: bool = False) -> dict:
-    """One region's stage change through the domain's single path, as of `at` (default: now)."""
+async def apply_stage_change(region_code: str, to: str, actor: str, reason: str | None, cohort: str | None,
+                             expected_version: int | None, idempotency_key: str | None,
+                             flow_run_id: str | None, at: str | None = None, force: bool = False) -> dict:
+    """One region's stage change through the domain's single path, as of `at` (default: now).
+
+    Async, with the database work in a thread: a sync task inside an async flow makes Prefect build
+    a second (sync) API client per run, which costs more than the change itself."""
     request = StageChange(region_code, Stage(to), actor, reason, cohort, expected_version,
                           idempotency_key, flow_run_id, force)
+    return await asyncio.to_thread(_change, request, at)
+
+
+def _change(request: StageChange, at: str | None) -> dict:
     try:
         with session_scope() as session:
             return change_stage(session, request, now=instant(at)).as_dict()
     except SmartCityError as exc:
         # A refusal is an answer, not a crash: the flow turns it into a Failed state with this text.
-        return {"status": "refused", "region_code": region_code, "error": str(exc), "exit_code": exc.exit_code}
+        return {"status": "refused", "region_code": request.region_code, "error": str(exc),
+                "exit_code": exc.exit_code}
 
 
 @task(name="advance-batch", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=1)
