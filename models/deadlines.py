@@ -137,6 +137,34 @@ def open_stage_deadlines(session: Session, enrollment: Enrollment, stage: str, e
     return created
 
 
+def open_review_deadline(session: Session, enrollment_id: int, assignment_id: int, assigned_at: datetime,
+                         policy: DeadlinePolicy | None = None) -> Deadline | None:
+    """A reviewer's deadline (10 working days by default), on the same reminder ladder as the region's."""
+    policy, now = _policy(policy), _aware(assigned_at, "assigned_at")
+    rule = policy.rule_for("review")
+    if rule is None:
+        return None
+    _, tz = _zone_of(session, enrollment_id)
+    d = Deadline(enrollment_id=enrollment_id, kind="review", key=f"review:{assignment_id}", stage="drafting",
+                 created_at=now, due_at=compute_due(now, tz, rule.working_days, policy.due_hour))
+    _schedule(d, tz, policy, now)
+    session.add(d)
+    session.flush()
+    return d
+
+
+def close_review_deadlines(session: Session, assignment_ids: list[int], now: datetime, *, done_by: str | None,
+                           done: bool) -> None:
+    """A review came in (done) or its round closed without it (cancelled): stop its reminders."""
+    keys = [f"review:{i}" for i in assignment_ids]
+    for d in session.exec(select(Deadline).where(Deadline.key.in_(keys), Deadline.status == "open")).all():
+        d.status = "done" if done else "cancelled"
+        d.done_at, d.done_by = (now, done_by) if done else (None, None)
+        d.next_rung, d.next_rung_at = None, None
+        session.add(d)
+        cancel_pending(session, d.id)
+
+
 def _close_left_stages(session: Session, enrollment_id: int, stage: str, now: datetime,
                        actor: str | None, advanced: bool) -> None:
     rows = session.exec(select(Deadline).where(
@@ -265,6 +293,18 @@ def _title(d: Deadline, policy: DeadlinePolicy) -> dict[str, str]:
     return item_title(d.kind, d.key, milestone.title.model_dump() if milestone else None)
 
 
+def review_recipients(session: Session, d: Deadline, roles: tuple[str, ...],
+                      region: Region) -> list[tuple[str, Contact]]:
+    """For a review deadline the ladder's PIC is the reviewer; coordinator and escalation stay the region's."""
+    from models.review_tables import ReviewAssignment, Reviewer
+
+    assignment = session.get(ReviewAssignment, int(d.key.split(":", 1)[1]))
+    reviewer = session.get(Reviewer, assignment.reviewer_id) if assignment else None
+    contact = session.get(Contact, reviewer.contact_id) if reviewer and reviewer.contact_id else None
+    out = [("pic", contact)] if "pic" in roles and contact is not None else []
+    return out + recipients(session, tuple(r for r in roles if r != "pic"), region)
+
+
 def recipients(session: Session, roles: tuple[str, ...], region: Region) -> list[tuple[str, Contact]]:
     """(role, contact) for each role: region PIC/escalation by region, coordinators without a region."""
     if "contacts" in session.info:  # preloaded by the sweep for its batch: {(role, region_id): [contact]}
@@ -288,7 +328,9 @@ def _plan_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePoli
     rung = policy.ladder[index]
     title = _title(d, policy)
     planned = []
-    for role, contact in recipients(session, rung.recipients, region):
+    people = (review_recipients(session, d, rung.recipients, region) if d.kind == "review"
+              else recipients(session, rung.recipients, region))
+    for role, contact in people:
         ref = f"rem:{d.id}:{d.cycle}:{rung.key}:{contact.id}"
         facts = ReminderFacts(region.name, region.bps_code, d.stage, d.kind, d.key, title, d.due_at, tz,
                               rung.offset, role, ref)

@@ -303,9 +303,13 @@ def assign_reviewers(session: Session, round_id: int, n: int | None = None, *, n
                       frozenset(conflicts.get(r.id, set()))) for r in session.exec(select(Reviewer)).all()]
     picks = choose_reviewers(pool, region_id=region.id, province=region.province,  # type: ignore[arg-type]
                              n=n or get_settings().reviewers_per_masterplan, label=label)
+    from models.deadlines import open_review_deadline
+
     for p in picks:
-        session.add(ReviewAssignment(round_id=round_id, reviewer_id=p.reviewer_id, assigned_at=now, why=p.why))
-    session.flush()
+        assignment = ReviewAssignment(round_id=round_id, reviewer_id=p.reviewer_id, assigned_at=now, why=p.why)
+        session.add(assignment)
+        session.flush()
+        open_review_deadline(session, rnd.enrollment_id, assignment.id, now)  # reviews feed the reminder ladder
     return picks
 
 
@@ -405,6 +409,9 @@ def submit_review(session: Session, *, reviewer_id: int, submission: ReviewSubmi
                             f"(via {done.source}); one review per reviewer per round")
     session.add(Review(round_id=rnd.id, reviewer_id=reviewer_id, scores=sub.stored_scores(),  # type: ignore[arg-type]
                        decision=sub.decision, comment=sub.comment, submitted_at=now, source=source))
+    from models.deadlines import close_review_deadlines
+
+    close_review_deadlines(session, [assigned], now, done_by=f"reviewer {reviewer_id}", done=True)
     audit.record(session, kind="review_submitted", subject=f"region {region.bps_code} round {rnd.round_no}",
                  actor=f"reviewer {reviewer_id} ({reviewer.name})", at=now,
                  content={"round_id": rnd.id, "reviewer_id": reviewer_id, "decision": sub.decision,
@@ -459,6 +466,10 @@ def check_quorum(session: Session, round_id: int, *, now: datetime) -> dict[str,
     rnd.decision_summary = (f"{len(revise)} of {len(reviews)} reviewer(s) asked for revision" if revise
                             else f"approved by {len(reviews)} of {assigned} reviewer(s)")
     session.add(rnd)
+    from models.deadlines import close_review_deadlines
+
+    waiting = session.exec(select(ReviewAssignment.id).where(ReviewAssignment.round_id == rnd.id)).all()
+    close_review_deadlines(session, list(waiting), now, done_by=None, done=False)  # quorum met: stop the rest
     events.enqueue(session, key=f"round-closed:{rnd.id}", event=f"smartcity.masterplan.{rnd.status}",
                    resource=events.region_resource(region, **{"smartcity.round": str(rnd.round_no)}),
                    related=events.related_for(region, cohort),

@@ -1,0 +1,55 @@
+"""Reviews feed the reminder ladder: each assignment gets a 10-working-day deadline whose reminders go
+to the reviewer; a review closes it, and a round that closes stops the others."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from models.db import session_scope
+from models.deadline_tables import Deadline, Notification
+from models.deadlines import sweep
+from models.outbox import add_contact
+from models.reviews import add_reviewer, submit_masterplan, submit_review
+from models.stages import Stage
+from models.transitions import StageChange, change_stage
+from tests.helpers import T0, cohort_with, load_registry
+
+SCORES = {d: {"score": 4} for d in ("governance", "branding", "economy", "living", "society", "environment")}
+
+
+def test_review_deadlines_remind_the_reviewer_and_close_with_the_review(db_url):
+    load_registry()
+    cohort_with(["7371"])  # Kota Makassar (WITA)
+    for stage in ("selected", "drafting"):
+        with session_scope() as s:
+            change_stage(s, StageChange("7371", Stage(stage), "ani", None, "2017"), now=T0)
+    with session_scope() as s:
+        ids, contacts = [], []
+        for i, province in enumerate(("Jawa Barat", "Banten")):
+            c = add_contact(s, role="reviewer", region_code=None, name=f"r{i}", url=f"json://127.0.0.1:9/r{i}",
+                            language="en", now=T0)
+            contacts.append(c.id)
+            ids.append(add_reviewer(s, name=f"Reviewer {i}", institution="ITB", province=province,
+                                    expertise="governance", now=T0, contact_id=c.id).id)
+        rnd = submit_masterplan(s, "7371", "v1", "ani", T0 + timedelta(days=1), n=2)
+        round_id = rnd.id
+    with session_scope() as s:
+        reviews = s.exec(select(Deadline).where(Deadline.kind == "review").order_by(Deadline.id)).all()
+        assert len(reviews) == 2 and all(d.status == "open" for d in reviews)
+        due = reviews[0].due_at
+        sweep(s, due - timedelta(hours=2))  # 08:00 WITA on the due day has passed: the "due" rung is on
+        sent_to = {n.contact_id for n in s.exec(select(Notification).where(Notification.deadline_id.in_(
+            [d.id for d in reviews]))).all()}
+    assert sent_to == set(contacts), "each reviewer is reminded of their own review"
+    with session_scope() as s:
+        submit_review(s, reviewer_id=ids[0], submission={"scores": SCORES, "decision": "approve"}, source="cli",
+                      now=due - timedelta(days=3), round_id=round_id)
+        statuses = [d.status for d in s.exec(select(Deadline).where(Deadline.kind == "review").order_by(Deadline.id))]
+    assert statuses == ["done", "open"]
+    with session_scope() as s:
+        submit_review(s, reviewer_id=ids[1], submission={"scores": SCORES, "decision": "approve"}, source="cli",
+                      now=due - timedelta(days=2), round_id=round_id)
+        statuses = [d.status for d in s.exec(select(Deadline).where(Deadline.kind == "review").order_by(Deadline.id))]
+    assert statuses == ["done", "done"]
