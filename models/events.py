@@ -1,7 +1,8 @@
 """Prefect events as plain data, queued in the outbox inside the transaction that caused them.
 
-Event ids are uuid5 of a stable key, so publishing the same row twice is harmless: the Prefect
-server stores an event id once and its trigger service skips ids it has seen.
+Each row has a unique `dedupe_key` (what it reports, once) and a random event id fixed at enqueue, so
+publishing the same row twice is harmless: the Prefect server stores an event id once and its
+trigger service skips ids it has seen.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import Any
 from sqlmodel import Session
 
 from models.tables import Cohort, EventOutbox, Region
-
-NAMESPACE = uuid.UUID("6f1d3c2e-8b7a-4f0e-9c35-1a2b3c4d5e6f")
 
 
 def slug(text: str) -> str:
@@ -60,9 +59,10 @@ def enqueue(
     payload: dict[str, Any],
     occurred_at: datetime,
 ) -> EventOutbox:
-    """Add an event to the outbox in the caller's transaction; its id is derived from `key`."""
+    """Add an event to the outbox in the caller's transaction; `key` is unique (a second enqueue fails)."""
     row = EventOutbox(
-        event_id=str(uuid.uuid5(NAMESPACE, key)),
+        event_id=str(uuid.uuid4()),
+        dedupe_key=key,
         event=event,
         resource=resource,
         related=related,

@@ -131,8 +131,12 @@ class EventOutbox(SQLModel, table=True):
     """A Prefect event written in the same transaction as the change it reports (transactional outbox)."""
 
     __tablename__ = "event_outbox"
+    __table_args__ = (sa.UniqueConstraint("dedupe_key", name="uq_event_outbox_dedupe_key"),)
     id: int | None = Field(default=None, primary_key=True)
-    event_id: str = Field(max_length=36, unique=True)  # deterministic: the server drops repeats
+    # Random at enqueue, then fixed: re-publishing the row repeats the id and the server drops it. Not
+    # derived from our keys, because two databases (a reset, staging) may share one Prefect server.
+    event_id: str = Field(max_length=36, unique=True)
+    dedupe_key: str = Field(max_length=300)  # what this event reports, once per database
     event: str = Field(max_length=200)
     resource: dict = Field(sa_column=Column(JSON, nullable=False))
     related: list = Field(sa_column=Column(JSON, nullable=False))
