@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 from models.errors import BadInput, DomainRefused, SmartCityError
 from models.indicator_tables import IndicatorValue
 from models.program import get_cohort
+from models.regions import collect_valid
 from models.selection import Nominee, SelectionPolicy, SelectionResult, score
 from models.stages import Stage
 from models.tables import Cohort, Enrollment, Region, StageTransition
@@ -66,20 +67,10 @@ def parse_indicators(text: str, source_name: str, known_codes: set[str] | frozen
         raise BadInput(f"{source_name}: missing column(s) {', '.join(missing)}, nothing imported",
                        [f"line 1: header {','.join(header)!r} lacks {', '.join(missing)} (need {','.join(COLUMNS)})"])
     reader.fieldnames = header
-    rows: list[IndicatorRow] = []
-    errors: list[str] = []
-    seen: dict[tuple[str, str, int, str], int] = {}
-    for row in reader:
-        lineno = reader.line_num
-        parsed, problems = _parse_row(row, known_codes)
-        if parsed is not None and parsed.key in seen:
-            problems.append(f"duplicate of line {seen[parsed.key]} ({parsed.bps_code} {parsed.indicator} "
-                            f"{parsed.year} {parsed.source!r})")
-        if problems:
-            errors += [f"line {lineno}: {p}" for p in problems]
-        elif parsed is not None:
-            seen[parsed.key] = lineno
-            rows.append(parsed)
+    rows, errors = collect_valid(
+        ((reader.line_num, row) for row in reader), lambda row: _parse_row(row, known_codes),
+        key=lambda r: r.key,
+        duplicate=lambda r, first: f"duplicate of line {first} ({r.bps_code} {r.indicator} {r.year} {r.source!r})")
     if errors:
         raise BadInput(f"{source_name}: {len(errors)} error(s), nothing imported", errors)
     if not rows:

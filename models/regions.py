@@ -6,8 +6,10 @@ import csv
 import io
 import re
 import zoneinfo
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -43,6 +45,26 @@ def read_csv_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
     return text
 
 
+def collect_valid(numbered_rows: Iterable[tuple[int, dict]], parse: Callable[[dict], tuple[Any, list[str]]], *,
+                  key: Callable[[Any], Hashable], duplicate: Callable[[Any, int], str]) -> tuple[list, list[str]]:
+    """Parse every row of an all-or-nothing import: (valid rows, 'line N: problem' for every bad one).
+
+    A row whose key repeats an earlier valid row's is bad too (`duplicate` says so, naming that line)."""
+    valid: list = []
+    errors: list[str] = []
+    seen: dict[Hashable, int] = {}
+    for lineno, row in numbered_rows:
+        parsed, problems = parse(row)
+        if parsed is not None and key(parsed) in seen:
+            problems.append(duplicate(parsed, seen[key(parsed)]))
+        if problems:
+            errors += [f"line {lineno}: {p}" for p in problems]
+        elif parsed is not None:
+            seen[key(parsed)] = lineno
+            valid.append(parsed)
+    return valid, errors
+
+
 def parse_regions(text: str, source: str = "input") -> list[RegionBase]:
     """Validate every row; raise BadInput listing every bad line, or return all regions."""
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -54,16 +76,10 @@ def parse_regions(text: str, source: str = "input") -> list[RegionBase]:
     if len(pop_cols) > 1:
         raise BadInput(f"{source}: several population columns ({', '.join(pop_cols)}); keep one")
     reader.fieldnames = header
-    regions, errors, seen = [], [], {}
-    for lineno, row in enumerate(reader, start=2):
-        region, problems = _parse_row(row, pop_cols[0] if pop_cols else None)
-        if region is not None and region.bps_code in seen:
-            problems.append(f"duplicate bps_code {region.bps_code} (first on line {seen[region.bps_code]})")
-        if problems:
-            errors += [f"line {lineno}: {p}" for p in problems]
-        elif region is not None:
-            seen[region.bps_code] = lineno
-            regions.append(region)
+    pop_col = pop_cols[0] if pop_cols else None
+    regions, errors = collect_valid(
+        enumerate(reader, start=2), lambda row: _parse_row(row, pop_col), key=lambda r: r.bps_code,
+        duplicate=lambda r, first: f"duplicate bps_code {r.bps_code} (first on line {first})")
     if errors:
         raise BadInput(f"{source}: {len(errors)} error(s), nothing imported", errors)
     if not regions:
