@@ -21,9 +21,12 @@ def always(session: Session, enrollment: Enrollment) -> str | None:
 
 
 def within_cohort_quota(session: Session, enrollment: Enrollment) -> str | None:
-    """A cohort selects at most `quota` regions."""
-    cohort = session.get(Cohort, enrollment.cohort_id)
-    assert cohort is not None
+    """A cohort selects at most `quota` regions.
+
+    The cohort's row lock (PostgreSQL) makes count-then-select one step per cohort: two processes
+    selecting different regions cannot both see one free place. Lock order is enrollment, then cohort.
+    """
+    cohort = session.exec(select(Cohort).where(Cohort.id == enrollment.cohort_id).with_for_update()).one()
     taken = session.exec(
         select(func.count())
         .select_from(Enrollment)

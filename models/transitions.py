@@ -54,8 +54,15 @@ class ChangeResult:
         return asdict(self)
 
 
-def find_enrollment(session: Session, region_code: str, cohort: str | None = None) -> Enrollment:
-    """The region's enrollment in `cohort`, or its one enrollment that is still open."""
+def find_enrollment(session: Session, region_code: str, cohort: str | None = None, *,
+                    lock: bool = False) -> Enrollment:
+    """The region's enrollment in `cohort`, or its one enrollment that is still open.
+
+    `lock` takes the enrollment's row lock for the rest of the transaction (PostgreSQL `FOR UPDATE`):
+    a concurrent writer of the same region is waited for and its committed row is what we read, so a
+    lost race shows as a stale version, never as a guard judged on half-old data. SQLite needs no
+    row lock: `BEGIN IMMEDIATE` already lets one writer in at a time (FOR UPDATE renders as nothing).
+    """
     region = session.exec(select(Region).where(Region.bps_code == region_code)).first()
     if region is None:
         raise NotEnrolled(f"region {region_code}: not in the registry")
@@ -71,7 +78,13 @@ def find_enrollment(session: Session, region_code: str, cohort: str | None = Non
     if len(rows) > 1:
         names = ", ".join(c.name for _, c in rows)
         raise NotEnrolled(f"region {region_code} is open in several cohorts ({names}): pass --cohort")
-    return rows[0][0]
+    enrollment = rows[0][0]
+    if lock:
+        enrollment = session.exec(
+            select(Enrollment).where(Enrollment.id == enrollment.id).with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+    return enrollment
 
 
 def change_stage(session: Session, request: StageChange, *, now: datetime) -> ChangeResult:
@@ -102,7 +115,7 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
         done = _by_key(session, req.idempotency_key)
         if done is not None:
             return _duplicate(req, done)
-    enr = find_enrollment(session, req.region_code, req.cohort)
+    enr = find_enrollment(session, req.region_code, req.cohort, lock=True)
     source = Stage(enr.stage)
     if req.expected_version is not None and enr.version != req.expected_version:
         raise StaleVersion(

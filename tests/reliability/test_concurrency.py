@@ -24,6 +24,9 @@ PROCESSES, REGIONS = 4, 200
 WORKER = """
 import json, os, sys, time
 from deployments.runner import _advance_cohort_direct
+from models.db import get_engine
+import models.program, models.transitions  # what the runner imports lazily: load it before the start line
+get_engine().connect().close()
 ready, go, cohort, actor = sys.argv[1:5]
 open(ready, "w").close()
 while not os.path.exists(go):
@@ -31,15 +34,39 @@ while not os.path.exists(go):
 print(json.dumps(_advance_cohort_direct(cohort, "selected", actor, None)))
 """
 
+# The quota race needs processes that take DIFFERENT regions at the same moment, so each worker walks the
+# plan in its own shuffled order (the CLI walks it in registry order, which keeps the workers in lockstep).
+SHUFFLED_WORKER = """
+import json, os, random, sys, time
+from datetime import UTC, datetime
+from models.db import session_scope
+from models.program import plan_advance
+from models.stages import Stage
+from models.transitions import advance_many
+from models.db import get_engine
+get_engine().connect().close()
+ready, go, cohort, actor = sys.argv[1:5]
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.002)
+with session_scope() as session:
+    items, summary = plan_advance(session, cohort, Stage.selected)
+    random.Random(actor).shuffle(items)
+    out = advance_many(session, cohort=cohort, items=items, to=Stage.selected, actor=actor, reason=None,
+                       now=datetime.now(UTC))
+summary.update(applied=len(out["applied"]), unchanged=len(out["unchanged"]), refused=out["refused"])
+print(json.dumps(summary))
+"""
 
-def race(db_url: str, tmp_path, cohort: str) -> list[tuple[int, dict, str]]:
+
+def race(db_url: str, tmp_path, cohort: str, worker: str = WORKER) -> list[tuple[int, dict, str]]:
     """Start the workers, release them together, return (exit code, JSON summary, stderr) of each."""
     go = tmp_path / "go"
     procs = []
     for i in range(PROCESSES):
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}"],
+                [sys.executable, "-c", worker, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}"],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -78,3 +105,22 @@ def test_four_processes_advance_the_same_200_regions_once(db_url, tmp_path):
     assert (sum(applied), transitions, dupes, outbox) == (REGIONS, REGIONS, 0, REGIONS)
     # The race really happened: some process found a region it had planned already taken.
     assert lost > 0, "no process lost a race: the workers did not overlap"
+
+
+def test_four_processes_never_select_past_the_quota(db_url, tmp_path):
+    """200 nominees, 120 places, four processes racing: exactly 120 selected, the rest refused by the quota
+    guard, never by a stale read. Without the cohort's row lock PostgreSQL let two processes take the last
+    free place each (READ COMMITTED counts before the other commits)."""
+    quota = 120
+    codes = load_registry()[:REGIONS]
+    cohort_with(codes, name="quota-race", quota=quota)
+    results = race(db_url, tmp_path, "quota-race", SHUFFLED_WORKER)
+
+    applied = [s["applied"] for _, s, _ in results]
+    transitions, dupes, outbox = audit_counts(db_url)
+    print(f"checked: quota {quota}, applied per process {applied}, {transitions} transitions")
+    assert (sum(applied), transitions, dupes, outbox) == (quota, quota, 0, quota)
+    for code, summary, _ in results:
+        assert code == 0
+        others = [r for r in summary["refused"] if "filled its quota of 120" not in r]
+        assert others == [], others[:3]
