@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from models import audit
@@ -86,6 +87,13 @@ def recipient_zone(role: str, region_tz: str) -> str:
 
 def rung_first_at(due_at: datetime, tz: str, rung: ReminderRung, send_hour: int) -> datetime:
     """Earliest send instant of a rung over its recipients' zones (the sweep's wake-up time)."""
+    return _rung_first_at(due_at, tz, rung, send_hour)
+
+
+@lru_cache(maxsize=4096)
+def _rung_first_at(due_at: datetime, tz: str, rung: ReminderRung, send_hour: int) -> datetime:
+    # Pure (the holiday calendar is fixed per process) and hot: a cohort's deadlines share due dates,
+    # so a sweep of a thousand reminders computes a handful of distinct rung times.
     day = rung_day(due_at, tz, rung)
     return min(_utc(local_at(day, recipient_zone(role, tz), send_hour)) for role in rung.recipients)
 
@@ -361,8 +369,13 @@ def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None)
     try:
         while batch := due_deadlines(session, now):
             held = _preload(session, batch)  # noqa: F841 - the session's identity map holds rows weakly
-            rows = [row for d in batch for row in _sweep_one(session, d, now, policy)]
+            plans = [(d, _plan_one(session, d, now, policy)) for d in batch]
+            moves = [_move(session, d, plan, policy) for d, plan in plans]
+            moved = _move_pointers(session, moves)
+            rows = [p.row for (d, plan) in plans if d.id in moved for p in plan or [] if p.row]
             enqueued += insert_ignore_many(session, rows)
+            for d in batch:
+                session.expire(d)
             session.flush()
     finally:
         session.info.pop("contacts", None)
@@ -385,22 +398,37 @@ def _preload(session: Session, batch: list[Deadline]) -> list:
     return [rows, contacts]
 
 
-def _sweep_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> list[dict[str, Any]]:
-    """Move the deadline's rung pointer; the notification rows to insert when this sweep moved it."""
-    plan = _plan_one(session, d, now, policy)
+def _move(session: Session, d: Deadline, plan: list[Planned] | None, policy: DeadlinePolicy) -> dict[str, Any]:
+    """Parameters of the compare-and-set that moves the deadline's rung pointer past the rung it sends."""
     _, tz = _zone_of(session, d.enrollment_id)
     index = plan[0].rung_index if plan else None
     nxt = None if index is None or index + 1 >= len(policy.ladder) else policy.ladder[index + 1]
-    nxt_at = rung_first_at(d.due_at, tz, nxt, policy.send_hour) if nxt else None
-    # Compare-and-set on the pointer: of two sweeps (or a sweep and an extension), one moves it.
-    moved = session.execute(update(Deadline).where(
-        Deadline.id == d.id, Deadline.cycle == d.cycle, Deadline.next_rung == d.next_rung,
-        Deadline.status == "open").values(next_rung=nxt.key if nxt else None, next_rung_at=nxt_at)
-        .execution_options(synchronize_session=False)).rowcount
-    session.expire(d)
-    if moved != 1 or not plan:
-        return []
-    return [p.row for p in plan if p.row]
+    return {"d_id": d.id, "d_cycle": d.cycle, "d_rung": d.next_rung, "new_rung": nxt.key if nxt else None,
+            "new_at": rung_first_at(d.due_at, tz, nxt, policy.send_hour) if nxt else None}
+
+
+#: Compare-and-set on the pointer: of two sweeps (or a sweep and an extension), one moves it.
+_MOVE = (update(Deadline)
+         .where(Deadline.id == bindparam("d_id"), Deadline.cycle == bindparam("d_cycle"),
+                Deadline.next_rung == bindparam("d_rung"), Deadline.status == "open")
+         .values(next_rung=bindparam("new_rung"), next_rung_at=bindparam("new_at")))
+
+
+def _move_pointers(session: Session, moves: list[dict[str, Any]]) -> set[int]:
+    """Ids of the deadlines whose pointer this sweep moved.
+
+    One executemany for the batch; when its total row count says every pointer moved (the normal case)
+    that is the answer. Otherwise another writer got to some of them: undo the batch's moves and redo them
+    one by one, which says exactly which ones are ours.
+    """
+    if not moves:
+        return set()
+    conn = session.connection()
+    with conn.begin_nested() as savepoint:
+        if conn.execute(_MOVE, moves).rowcount == len(moves):
+            return {m["d_id"] for m in moves}
+        savepoint.rollback()
+    return {m["d_id"] for m in moves if conn.execute(_MOVE, m).rowcount == 1}
 
 
 def insert_ignore(session: Session, row: dict[str, Any]) -> int:
@@ -408,19 +436,19 @@ def insert_ignore(session: Session, row: dict[str, Any]) -> int:
     return insert_ignore_many(session, [row])
 
 
-def insert_ignore_many(session: Session, rows: list[dict[str, Any]], chunk: int = 200) -> int:
+def insert_ignore_many(session: Session, rows: list[dict[str, Any]]) -> int:
     """INSERT notifications whose dedupe keys are new, in multi-row statements; how many went in."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    if not rows:
+        return 0
     table = Notification.__table__  # type: ignore[attr-defined]
-    added = 0
-    for start in range(0, len(rows), chunk):
-        stmt = insert(table).values(rows[start:start + chunk]).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflicting insert.
-        added += len(session.execute(stmt.returning(table.c.id)).all())
-    return added
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    # One statement compiled once; SQLAlchemy's "insertmanyvalues" sends it as multi-row INSERTs.
+    # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflicting insert.
+    return len(session.connection().execute(stmt, rows).all())
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from models.db import get_engine, session_scope
 from models.deadline_policy import default_policy
 from models.deadline_tables import Deadline, DeadlineExtension, Notification
 from models.deadlines import (
+    _move_pointers,
     complete_milestone,
     due_deadlines,
     extend_deadline,
@@ -241,6 +242,34 @@ def test_sweep_reads_only_due_rows_through_the_index(world):
             conn.execute(sa.text("SET enable_seqscan = off"))  # tiny tables: ask whether the index serves
             plan = " ".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + sql)))
             assert "ix_deadline_sweep" in plan, plan
+
+
+def test_batch_move_falls_back_to_one_by_one_when_another_writer_moved_a_pointer(world):
+    """The sweep moves a batch's pointers in one executemany; when its row count shows that another writer
+    got to one of them first, the batch is undone and redone row by row: exactly the others are ours."""
+    with session_scope() as s:
+        due = due_deadlines(s, datetime(2018, 1, 1, tzinfo=UTC))
+        moves = [{"d_id": d.id, "d_cycle": d.cycle, "d_rung": d.next_rung, "new_rung": "+5",
+                  "new_at": datetime(2030, 1, 1, tzinfo=UTC)} for d in due[:3]]
+        moves[1]["d_rung"] = "T-99"  # what this sweep read is no longer there: someone else moved it
+        assert _move_pointers(s, moves) == {moves[0]["d_id"], moves[2]["d_id"]}
+        s.commit()
+    with session_scope() as s:
+        now = {d.id: d.next_rung for d in s.exec(select(Deadline)).all()}
+    assert [now[m["d_id"]] for m in moves] == ["+5", due[1].next_rung, "+5"]
+
+
+def test_concurrent_sweeps_enqueue_each_reminder_once(world):
+    """Four sweeps at once over the same due deadlines (threads, one session each): one notification per
+    reminder. On PostgreSQL they really overlap and the losers' batch moves fall back row by row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    at = datetime(2017, 11, 20, 3, 0, tzinfo=UTC)
+    with ThreadPoolExecutor(4) as pool:
+        added = list(pool.map(lambda _: run_sweep(at), range(4)))
+    keys = [r.dedupe_key for r in rows()]
+    assert sum(added) == len(keys) > 0 and len(set(keys)) == len(keys), added
+    assert run_sweep(at) == 0
 
 
 async def test_dispatch_sends_once_and_keeps_failures_pending_without_secrets(world):
