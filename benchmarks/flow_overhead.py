@@ -61,7 +61,7 @@ def run(ws: Workspace, runs: int = 30) -> dict:
         ratio_of_totals=ratio(sum(stage), sum(empty)),
         extra_per_run_ms=round((statistics.median(stage) - statistics.median(empty)) * 1000, 1),
         note="runs alternate empty / advance-stage; each advance-stage run moves one region nominated -> selected "
-             "(2 tasks: change-stage, publish-events; plus run-name lookup and run tags)",
+             "(one change-stage task run, one PATCH naming and tagging the run, one events POST)",
     )
 
 
@@ -82,7 +82,7 @@ def _profile(ws: Workspace, runs: int) -> dict:
         for _ in codes:
             await empty_flow()
 
-    watch = ("create_default_context", "apply_stage_change", "publish_events", "add_run_tags", "run_name")
+    watch = ("create_default_context", "apply_stage_change", "publish_outbox", "add_run_tags", "run_labels")
     stage = profile_top(lambda: asyncio.run(stage_runs()), watch=watch)
     empty = profile_top(lambda: asyncio.run(empty_runs()), watch=watch[:1])
     return {"runs_each": runs, "advance_stage": stage,

@@ -12,8 +12,12 @@ def current_flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-async def add_run_tags(tags: list[str]) -> None:
-    """Add tags to the current flow run (tags known only once the run has looked up its region)."""
+async def add_run_tags(tags: list[str], name: str | None = None) -> None:
+    """Add tags to the current flow run and, when given, rename it: one PATCH, none when nothing changes.
+
+    Runs started by the CLI already carry their tags (see `deployments.runner`); runs started from the UI,
+    a trigger or a schedule learn them here, once the flow has looked its region up.
+    """
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
@@ -21,9 +25,12 @@ async def add_run_tags(tags: list[str]) -> None:
     if run is None:
         return
     current = set(run.tags or [])
-    if set(tags) <= current:
+    rename = name is not None and name != run.name
+    if set(tags) <= current and not rename:
         return
     merged = sorted(current | set(tags))
     async with get_client() as client:  # the run's own client when there is one: no new connection
-        await client.update_flow_run(run.id, tags=merged)
+        await client.update_flow_run(run.id, tags=merged, name=name if rename else None)
     run.tags = merged
+    if rename:
+        run.name = name
