@@ -10,4 +10,7 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
 export PATH="$PWD/$VENV/bin:$PATH"
-exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+# One pytest worker per core (SMARTCITY_TEST_WORKERS=0 runs in this process): every test owns its databases,
+# ports and temp dirs, and each worker starts its own session Prefect server. Work stealing keeps the long
+# end-to-end tests from piling up at the end of one worker.
+exec "$VENV/bin/python" -m pytest -q -p no:cacheprovider -n "${SMARTCITY_TEST_WORKERS:-auto}" --dist worksteal "$@"
