@@ -70,6 +70,35 @@ def reviewers_list(as_json: JsonOpt = False) -> None:
     emit(rows, as_json, "\n".join(lines) or "no reviewers yet (add some with `smartcity reviewers add`)")
 
 
+def _set_active(reviewer_id: int, active: bool, reason: str, actor: str) -> None:
+    from models.db import session_scope
+    from models.reviews import set_reviewer_active
+
+    with session_scope() as session:
+        r, changed, open_reviews = set_reviewer_active(session, reviewer_id=reviewer_id, active=active,
+                                                       reason=reason, actor=actor, now=utcnow())
+        name = r.name
+    state = "active" if active else "inactive"
+    typer.echo(f"reviewer {reviewer_id} ({name}) is {state}" + ("" if changed else " already (nothing changed)"))
+    if not active and open_reviews:
+        typer.echo(f"note: {open_reviews} review(s) already assigned stay with this reviewer "
+                   "(see `smartcity reviews pending`)", err=True)
+
+
+@reviewers_app.command("deactivate")
+def reviewers_deactivate(reviewer_id: int, reason: Annotated[str, typer.Option()],
+                         actor: Annotated[str, typer.Option()]) -> None:
+    """Take a reviewer out of the pool: no new assignments (audited, with the reason)."""
+    _set_active(reviewer_id, False, reason, actor)
+
+
+@reviewers_app.command("activate")
+def reviewers_activate(reviewer_id: int, reason: Annotated[str, typer.Option()],
+                       actor: Annotated[str, typer.Option()]) -> None:
+    """Put a deactivated reviewer back in the pool (audited, with the reason)."""
+    _set_active(reviewer_id, True, reason, actor)
+
+
 @reviewers_app.command("conflict")
 def reviewers_conflict(reviewer_id: int, region: Annotated[str, typer.Option(help="BPS code")],
                        reason: Annotated[str, typer.Option()]) -> None:

@@ -236,6 +236,31 @@ def declare_conflict(session: Session, *, reviewer_id: int, region_code: str, re
     return row
 
 
+def set_reviewer_active(session: Session, *, reviewer_id: int, active: bool, reason: str, actor: str,
+                        now: datetime) -> tuple[Reviewer, bool, int]:
+    """Take a reviewer out of the pool (or back in), with a reason, audited.
+
+    Returns (reviewer, changed, open reviews). An inactive reviewer gets no new assignment; reviews
+    already assigned stay theirs (their answers still count) and the caller should say how many.
+    """
+    from models import audit
+
+    if not reason.strip() or not actor.strip():
+        raise BadInput("a reason and an actor are required to change a reviewer's status")
+    reviewer = _reviewer(session, reviewer_id)
+    open_reviews = open_loads(session).get(reviewer.id, 0)
+    if reviewer.active == active:
+        return reviewer, False, open_reviews
+    reviewer.active = active
+    session.add(reviewer)
+    audit.record(session, kind="reviewer_activated" if active else "reviewer_deactivated",
+                 subject=f"reviewer {reviewer.id}", actor=actor.strip(), at=now,
+                 content={"reviewer": reviewer.name, "institution": reviewer.institution,
+                          "reason": reason.strip()[:500], "open_reviews": open_reviews})
+    session.flush()
+    return reviewer, True, open_reviews
+
+
 def list_reviewers(session: Session) -> list[dict[str, Any]]:
     """The pool with each reviewer's open load and declared conflicts (no contact details)."""
     loads = open_loads(session)

@@ -103,3 +103,9 @@ def test_review_commands_end_to_end(drafting):
     assert {v["source"] for v in rounds[0]["reviews"]} == {"cli"}
     listed = json.loads(reviews_cli("reviewers", "list", "--json", db_url=url).out)
     assert [r["open_reviews"] for r in listed] == [0, 0]
+    bad = reviews_cli("reviewers", "deactivate", "2", "--reason", "", "--actor", "ani", db_url=url)
+    assert bad.code == 2 and bad.err.strip().count("\n") == 0 and "a reason and an actor" in bad.err, bad
+    off = reviews_cli("reviewers", "deactivate", "2", "--reason", "left UMN", "--actor", "ani", db_url=url)
+    assert off.code == 0 and "reviewer 2 (Dr. Ninok) is inactive" in off.out, off
+    listed = json.loads(reviews_cli("reviewers", "list", "--json", db_url=url).out)
+    assert [r["active"] for r in listed] == [True, False]

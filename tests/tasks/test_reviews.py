@@ -206,3 +206,30 @@ def test_submission_needs_drafting_and_a_valid_quorum(drafting):
     assert review(assigned[1])["status"] == "approved"  # 2 of 3 answered: the configured quorum closes it
     with session_scope() as s:
         assert s.get(MasterplanRound, rid).decision_summary == "approved by 2 of 3 reviewer(s)"
+
+
+def test_a_deactivated_reviewer_gets_no_new_assignment_and_the_change_is_audited(drafting):
+    from models.reviews import set_reviewer_active
+    from models.tables import AuditRecord
+
+    add_pool()  # for Bandung, BPPT (3) and UMN (4) are the picks when everyone is active
+    with session_scope() as s:
+        with pytest.raises(BadInput, match="a reason and an actor"):
+            set_reviewer_active(s, reviewer_id=3, active=False, reason=" ", actor="ani", now=T0)
+        with pytest.raises(DomainRefused, match="reviewer 99 does not exist"):
+            set_reviewer_active(s, reviewer_id=99, active=False, reason="left", actor="ani", now=T0)
+    with session_scope() as s:
+        _, changed, open_reviews = set_reviewer_active(s, reviewer_id=3, active=False, reason="moved abroad",
+                                                       actor="ani", now=T0)
+        assert (changed, open_reviews) == (True, 0)
+    with session_scope() as s:
+        assert set_reviewer_active(s, reviewer_id=3, active=False, reason="again", actor="ani", now=T0)[1] is False
+    _, bandung = submit(BANDUNG, n=2)
+    assert 3 not in bandung and len(bandung) == 2
+    with session_scope() as s:
+        audited = s.exec(select(AuditRecord).where(AuditRecord.subject == "reviewer 3")).all()
+        assert [(a.kind, a.content["reason"]) for a in audited] == [("reviewer_deactivated", "moved abroad")]
+        _, changed, _ = set_reviewer_active(s, reviewer_id=3, active=True, reason="back", actor="ani", now=T0)
+        assert changed
+    _, makassar = submit(MAKASSAR, n=5)
+    assert 3 in makassar  # back in the pool
