@@ -49,6 +49,10 @@ def remind(now: Annotated[str | None, typer.Option("--now", help="ISO instant wi
     summary = _run_sweep(instant)
     _emit(summary, as_json, f"as of {instant:%Y-%m-%d %H:%M} UTC: {summary['enqueued']} reminder(s) enqueued, "
           f"{summary['sent']} sent, {summary['failed']} failed")
+    unaddressed = summary["outbox"].get("unaddressed", 0)
+    if unaddressed:
+        typer.echo(f"warning: {unaddressed} reminder(s) have no recipient (no contact for their role): see "
+                   "`smartcity outbox --failed`; `smartcity contacts add` addresses them", err=True)
     if summary["failed"]:
         typer.echo(f"{summary['failed']} message(s) failed and stay pending: see `smartcity outbox --failed`",
                    err=True)
@@ -70,8 +74,9 @@ def _remind_dry_run(instant: datetime, as_json: bool) -> None:
         waiting = session.exec(select(Notification).where(Notification.id.in_(waiting_ids))).all()  # type: ignore
         names = {c.id: f"{c.name} ({c.role})" for c in session.exec(select(Contact)).all()}
         session.rollback()  # a dry run writes nothing
-    new = [{"to": names.get(r["contact_id"]), "rung": r["rung"], "subject": r["subject"],
-            "send_after": r["send_after"].isoformat(), "sent_now": r["send_after"] <= instant} for r in planned]
+    new = [{"to": names.get(r["contact_id"]) or f"nobody: no {r['role']} contact", "rung": r["rung"],
+            "subject": r["subject"], "send_after": r["send_after"].isoformat(),
+            "sent_now": r["send_after"] <= instant} for r in planned]
     old = [{"to": names.get(n.contact_id), "rung": n.rung, "subject": n.subject, "attempts": n.attempts}
            for n in waiting]
     lines = [f"would enqueue {len(new)} reminder(s):"] + [
@@ -106,8 +111,8 @@ def _run_sweep(instant: datetime) -> dict:
     return {"as_of": instant.isoformat(), "enqueued": enqueued, **delivery, "outbox": outbox_counts()}
 
 
-def outbox(failed: Annotated[bool, typer.Option("--failed", help="only messages that failed and wait "
-                                                "for a retry")] = False,
+def outbox(failed: Annotated[bool, typer.Option("--failed", help="only messages that need a person: "
+                                                "failed and waiting for a retry, or with no contact")] = False,
            as_json: JsonOpt = False) -> None:
     """The notification outbox, newest first (no URLs, errors sanitized)."""
     from models.db import session_scope
@@ -115,7 +120,7 @@ def outbox(failed: Annotated[bool, typer.Option("--failed", help="only messages 
 
     with session_scope() as session:
         rows = outbox_rows(session, failed_only=failed)
-    lines = [f"{r['id']:>5} {r['status']:<9} {r['rung']:<16} {r['contact'][:24]:<24} tries={r['attempts']} "
+    lines = [f"{r['id']:>5} {r['status']:<11} {r['rung']:<16} {r['contact'][:30]:<30} tries={r['attempts']} "
              f"{r['subject'][:70]}" + (f"\n        last error: {r['last_error']}" if r["last_error"] else "")
              for r in rows]
     _emit(rows, as_json, "\n".join(lines) or ("no failed messages" if failed else "the outbox is empty"))
@@ -129,13 +134,17 @@ def contacts_add(role: Annotated[str, typer.Option(help="pic | coordinator | rev
                  language: Annotated[str, typer.Option(help="id | en")] = "id") -> None:
     """Add a contact; the Apprise URL is checked by parsing it with Apprise."""
     from models.db import session_scope
-    from models.outbox import add_contact, mask_url
+    from models.outbox import add_contact, mask_url, waiting_for
 
     with session_scope() as session:
         contact = add_contact(session, role=role, region_code=region, name=name, url=url, language=language,
                               now=_now())
+        took = waiting_for(session, contact.id)
     where = f" for region {region}" if region else ""
     typer.echo(f"contact {contact.id} added: {contact.role} {contact.name}{where} via {mask_url(contact.apprise_url)}")
+    if took:
+        typer.echo(f"{took} reminder(s) that had no {contact.role} contact now go to it "
+                   "(`smartcity remind` or the next sweep sends them)")
 
 
 @contacts_app.command("list")

@@ -131,8 +131,10 @@ def setup(story: Story, registry: Path | None) -> list[str]:
                 add_contact(s, role=role, region_code=code, name=f"{role} {code} (simulated)",
                             url=f"{story.receiver_url}/{role}/{code}", language="id", now=story.now)
         for i, (institution, province) in enumerate(REVIEWERS * 2):
+            inbox = add_contact(s, role="reviewer", region_code=None, name=f"Reviewer {i + 1} (simulated)",
+                                url=f"{story.receiver_url}/reviewer/{i + 1}", language="id", now=story.now)
             add_reviewer(s, name=f"Reviewer {i + 1} (simulated)", institution=institution, province=province,
-                         expertise=list(DIMENSIONS), now=story.now)
+                         expertise=list(DIMENSIONS), now=story.now, contact_id=inbox.id)
     nominees = [r.bps_code for r in regions]
     with session_scope() as s:
         nominate(s, cohort=COHORT, codes=nominees, now=story.now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
 
 from models.deadlines import parse_instant
@@ -25,6 +25,9 @@ async def deadline_sweep(now: str | None = None) -> dict:
     enqueued = enqueue_reminders(instant.isoformat())
     delivery = await dispatch_notifications(instant.isoformat())
     summary = {"as_of": instant.isoformat(), "enqueued": enqueued, **delivery, "outbox": outbox_counts()}
+    if summary["outbox"].get("unaddressed"):
+        get_run_logger().warning("%s reminder(s) have no recipient: no contact for their role",
+                                 summary["outbox"]["unaddressed"])
     await acreate_markdown_artifact(key=ARTIFACT_KEY, markdown=summary_markdown("Deadline sweep", summary),
                                     description="Reminders enqueued and delivered by the last sweep")
     return summary
@@ -38,4 +41,7 @@ def summary_markdown(title: str, summary: dict) -> str:
     lines = [f"# {title}", "", "| what | count |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
     if summary["failed"]:
         lines += ["", "Failed messages stay pending: see `smartcity outbox --failed`."]
+    if summary["outbox"].get("unaddressed"):
+        lines += ["", f"**{summary['outbox']['unaddressed']} reminder(s) have no recipient**: no contact for their "
+                  "role (`smartcity outbox --failed` lists them). `smartcity contacts add` addresses them."]
     return "\n".join(lines)

@@ -59,16 +59,20 @@ class Notification(SQLModel, table=True):
         sa.UniqueConstraint("dedupe_key", name="uq_notification_dedupe_key"),
         # Dispatch reads `status='pending' AND send_after <= now` (plus expired 'sending' leases).
         sa.Index("ix_notification_dispatch", "status", "send_after"),
+        # `contacts add` looks up the reminders waiting for a contact of its role.
+        sa.Index("ix_notification_unaddressed", "status", "role"),
     )
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200)
     deadline_id: int | None = Field(default=None, foreign_key="deadline.id", index=True)
     rung: str = Field(max_length=40)  # T-14 ... +5, or digest:<ISO week>
-    contact_id: int = Field(foreign_key="contact.id")
+    contact_id: int | None = Field(default=None, foreign_key="contact.id")  # None while unaddressed
+    role: str | None = Field(default=None, max_length=16)  # the recipient's role (pic, coordinator, ...)
     language: str = Field(default="id", max_length=2)
     subject: str = Field(max_length=300)
     body: str = Field(sa_column=Column(sa.Text(), nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending | sending | sent | cancelled
+    # pending | sending | sent | cancelled | unaddressed (no contact of `role` yet: nothing to send to)
+    status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)  # sanitized: never a URL or a secret
     created_at: datetime = utc_column()

@@ -187,9 +187,10 @@ def _close_left_stages(session: Session, enrollment_id: int, stage: str, now: da
 
 
 def cancel_pending(session: Session, deadline_id: int | None) -> int:
-    """Withdraw reminders of a deadline that wait to be sent (rows already being sent are left alone)."""
+    """Withdraw reminders of a deadline that wait to be sent or addressed (rows being sent are left alone)."""
     res = session.execute(update(Notification).where(
-        Notification.deadline_id == deadline_id, Notification.status == "pending").values(status="cancelled"))
+        Notification.deadline_id == deadline_id,
+        Notification.status.in_(["pending", "unaddressed"])).values(status="cancelled"))  # type: ignore[attr-defined]
     return res.rowcount
 
 
@@ -329,25 +330,63 @@ def recipients(session: Session, roles: tuple[str, ...], region: Region) -> list
 
 
 def _plan_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePolicy) -> list[Planned] | None:
+    """The rows of the latest due rung: one per contact of each recipient role, and one 'unaddressed' row
+    for each role that has no contact (kept and listed, and addressed by `contacts add`, never dropped)."""
     region, tz = _zone_of(session, d.enrollment_id)
     index = _latest_due_rung(d, tz, policy, now)
     if index is None:
         return None
     rung = policy.ladder[index]
-    title = _title(d, policy)
-    planned = []
     people = (review_recipients(session, d, rung.recipients, region) if d.kind == "review"
               else recipients(session, rung.recipients, region))
-    for role, contact in people:
-        ref = f"rem:{d.id}:{d.cycle}:{rung.key}:{contact.id}"
-        facts = ReminderFacts(region.name, region.bps_code, d.stage, d.kind, d.key, title, d.due_at, tz,
-                              rung.offset, role, ref)
-        subject, body = reminder_message(facts, contact.language)
-        send_after = _utc(local_at(rung_day(d.due_at, tz, rung), recipient_zone(role, tz), policy.send_hour))
-        planned.append(Planned(d.id, d.cycle, index, dict(
-            dedupe_key=ref, deadline_id=d.id, rung=rung.key, contact_id=contact.id, language=contact.language,
-            subject=subject, body=body, status="pending", attempts=0, created_at=now, send_after=send_after)))
-    return planned if planned else [Planned(d.id, d.cycle, index, {})]  # no contact: still advance
+    missing = [(role, None) for role in rung.recipients if role not in {r for r, _ in people}]
+    return [Planned(d.id, d.cycle, index, reminder_row(d, rung, role, contact, region, policy, now))
+            for role, contact in people + missing]
+
+
+def reminder_row(d: Deadline, rung: ReminderRung, role: str, contact: Contact | None, region: Region,
+                 policy: DeadlinePolicy, now: datetime) -> dict[str, Any]:
+    """The notification row of one rung for one recipient (or, with no contact, for the role it awaits)."""
+    tz = region.timezone
+    ref = f"rem:{d.id}:{d.cycle}:{rung.key}:" + (str(contact.id) if contact else f"{role}:unaddressed")
+    facts = ReminderFacts(region.name, region.bps_code, d.stage, d.kind, d.key, _title(d, policy), d.due_at, tz,
+                          rung.offset, role, ref)
+    language = contact.language if contact else "id"
+    subject, body = reminder_message(facts, language)
+    send_after = _utc(local_at(rung_day(d.due_at, tz, rung), recipient_zone(role, tz), policy.send_hour))
+    return dict(dedupe_key=ref, deadline_id=d.id, rung=rung.key, contact_id=contact.id if contact else None,
+                role=role, language=language, subject=subject, body=body,
+                status="pending" if contact else "unaddressed", attempts=0, created_at=now, send_after=send_after)
+
+
+def address_waiting(session: Session, contact: Contact, now: datetime,
+                    policy: DeadlinePolicy | None = None) -> int:
+    """Give a new contact the reminders that waited for its role (and region); returns how many.
+
+    Per deadline only the latest waiting rung is sent (an old 'due in 14 days' is wrong by now, as
+    after downtime); older ones are cancelled. Reminders of closed deadlines were cancelled with them.
+    """
+    policy = _policy(policy)
+    query = (select(Notification, Deadline, Region)
+             .join(Deadline, Deadline.id == Notification.deadline_id)
+             .join(Enrollment, Enrollment.id == Deadline.enrollment_id)
+             .join(Region, Region.id == Enrollment.region_id)
+             .where(Notification.status == "unaddressed", Notification.role == contact.role,
+                    Deadline.status == "open", Deadline.kind != "review"))
+    if contact.region_id is not None:
+        query = query.where(Region.id == contact.region_id)
+    latest: dict[int, tuple[Notification, Deadline, Region]] = {}
+    for n, d, r in session.exec(query.order_by(Notification.id)).all():
+        if d.id in latest:
+            latest[d.id][0].status = "cancelled"
+        latest[d.id] = (n, d, r)
+    rungs = {r.key: r for r in policy.ladder}
+    for n, d, region in latest.values():
+        row = reminder_row(d, rungs[n.rung], contact.role, contact, region, policy, now)
+        for field in ("dedupe_key", "contact_id", "language", "subject", "body", "status"):
+            setattr(n, field, row[field])
+    session.flush()
+    return len(latest)
 
 
 def plan_sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> list[dict[str, Any]]:
@@ -363,7 +402,8 @@ def plan_sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = 
 
 
 def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> int:
-    """Enqueue every reminder due at `now` exactly once; returns how many rows were added."""
+    """Enqueue every reminder due at `now` exactly once; returns how many were enqueued for sending
+    (reminders for a role with no contact are kept as 'unaddressed' rows and not counted)."""
     now, policy = _aware(now, "now"), _policy(policy)
     enqueued = 0
     try:
@@ -372,8 +412,9 @@ def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None)
             plans = [(d, _plan_one(session, d, now, policy)) for d in batch]
             moves = [_move(session, d, plan, policy) for d, plan in plans]
             moved = _move_pointers(session, moves)
-            rows = [p.row for (d, plan) in plans if d.id in moved for p in plan or [] if p.row]
-            enqueued += insert_ignore_many(session, rows)
+            rows = [p.row for (d, plan) in plans if d.id in moved for p in plan or []]
+            enqueued += insert_ignore_many(session, [r for r in rows if r["status"] == "pending"])
+            insert_ignore_many(session, [r for r in rows if r["status"] != "pending"])
             for d in batch:
                 session.expire(d)
             session.flush()
@@ -513,7 +554,7 @@ def build_digest(session: Session, now: datetime, policy: DeadlinePolicy | None 
         ref = f"digest:{label}:{c.id}"
         subject, body = digest_message(label, sections[lang], lang, ref)
         added += insert_ignore(session, dict(
-            dedupe_key=ref, deadline_id=None, rung=f"digest:{label}", contact_id=c.id, language=lang,
+            dedupe_key=ref, deadline_id=None, rung=f"digest:{label}", contact_id=c.id, role=c.role, language=lang,
             subject=subject, body=body, status="pending", attempts=0, created_at=now, send_after=now))
     return added
 

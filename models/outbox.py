@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from models import audit
 from models.deadline_tables import Notification
+from models.deadlines import address_waiting
 from models.errors import BadInput, NotFound
 from models.tables import Contact, Region
 
@@ -121,7 +122,16 @@ def add_contact(session: Session, *, role: str, region_code: str | None, name: s
                       language=language, created_at=now)
     session.add(contact)
     session.flush()
+    address_waiting(session, contact, now)  # reminders that found no contact of this role go to it now
     return contact
+
+
+def waiting_for(session: Session, contact_id: int) -> int:
+    """How many messages are queued for a contact (right after `add_contact`: the reminders it took over)."""
+    from sqlalchemy import func
+
+    return session.exec(select(func.count()).select_from(Notification).where(
+        Notification.contact_id == contact_id, Notification.status == "pending")).one()
 
 
 def list_contacts(session: Session) -> list[dict]:
@@ -181,13 +191,14 @@ def mark_failed(session: Session, nid: int, *, token: str, tries: int, error: st
 
 def outbox_rows(session: Session, failed_only: bool = False, limit: int = 500) -> list[dict]:
     """Outbox rows for the CLI (no URL, no secret): newest first; `failed_only` = not sent, tried before."""
-    query = select(Notification, Contact).join(Contact)
-    if failed_only:
-        query = query.where(Notification.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
-                            Notification.attempts > 0)
+    query = select(Notification, Contact).join(Contact, isouter=True)
+    if failed_only:  # failed and waiting for a retry, or waiting for a contact: both need a person
+        query = query.where(or_(and_(Notification.status.in_(["pending", "sending"]),  # type: ignore[attr-defined]
+                                     Notification.attempts > 0), Notification.status == "unaddressed"))
     rows = session.exec(query.order_by(Notification.id.desc()).limit(limit)).all()  # type: ignore
-    return [{"id": n.id, "status": n.status, "rung": n.rung, "deadline_id": n.deadline_id, "contact": c.name,
-             "role": c.role, "language": n.language, "subject": n.subject, "attempts": n.attempts,
+    return [{"id": n.id, "status": n.status, "rung": n.rung, "deadline_id": n.deadline_id,
+             "contact": c.name if c else f"nobody yet: no {n.role} contact",
+             "role": c.role if c else n.role, "language": n.language, "subject": n.subject, "attempts": n.attempts,
              "last_error": n.last_error, "send_after": n.send_after.isoformat(),
              "sent_at": n.sent_at.isoformat() if n.sent_at else None} for n, c in rows]
 

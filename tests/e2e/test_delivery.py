@@ -293,3 +293,20 @@ def test_dry_run_changes_nothing_and_naive_now_is_refused(sqlite_url, http):
     assert dump_database(sqlite_url) == before
     naive = sc("remind", "--now", "2017-09-01T08:00", db_url=sqlite_url)
     assert naive.returncode == 2 and "no UTC offset" in naive.stderr and len(naive.stderr.splitlines()) == 1
+
+
+def test_a_reminder_with_no_contact_is_flagged_then_delivered_once_a_contact_is_added(sqlite_url, http):
+    drafting_with_contacts([])  # Bandung drafting, and nobody to write to
+    first = sc("remind", "--now", T14, db_url=sqlite_url)
+    assert first.returncode == 0 and "0 reminder(s) enqueued" in first.stdout, first
+    assert "warning: 1 reminder(s) have no recipient" in first.stderr and "contacts add" in first.stderr
+    listed = sc("outbox", "--failed", db_url=sqlite_url)
+    assert "unaddressed" in listed.stdout and "nobody yet: no pic contact" in listed.stdout, listed.stdout
+    added = sc("contacts", "add", "--role", "pic", "--region", BANDUNG, "--name", "PIC Bandung",
+               "--url", http.url("pic"), db_url=sqlite_url)
+    assert added.returncode == 0 and "1 reminder(s) that had no pic contact now go to it" in added.stdout, added
+    assert SECRET not in added.stdout + added.stderr
+    second = sc("remind", "--now", T14, db_url=sqlite_url)
+    assert "1 sent, 0 failed" in second.stdout and "no recipient" not in second.stderr, second
+    assert len(http.accepted) == 1 and "Bimbingan teknis 1" in http.accepted[0]["title"]
+    assert "1 sent" not in sc("remind", "--now", T14, db_url=sqlite_url).stdout and len(http.accepted) == 1

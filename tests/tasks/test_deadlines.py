@@ -267,7 +267,7 @@ def test_concurrent_sweeps_enqueue_each_reminder_once(world):
     at = datetime(2017, 11, 20, 3, 0, tzinfo=UTC)
     with ThreadPoolExecutor(4) as pool:
         added = list(pool.map(lambda _: run_sweep(at), range(4)))
-    keys = [r.dedupe_key for r in rows()]
+    keys = [r.dedupe_key for r in rows(status="pending")]
     assert sum(added) == len(keys) > 0 and len(set(keys)) == len(keys), added
     assert run_sweep(at) == 0
 
@@ -287,3 +287,67 @@ async def test_dispatch_sends_once_and_keeps_failures_pending_without_secrets(wo
     assert {r.status for r in rows()} == {"sent"}
     assert await dispatch(at + timedelta(days=30), good, settings=Settings(**FAST)) == {
         "sent": 0, "failed": 0, "skipped": 0}
+
+
+SURABAYA = "3578"  # WIB; no contact at all until the test adds one
+
+
+async def test_a_reminder_with_no_contact_is_kept_listed_and_sent_once_a_contact_is_added(world):
+    """Nothing is dropped for want of an address: a rung whose role has no contact becomes an 'unaddressed'
+    row that the outbox lists; `contacts add` gives the latest one per deadline to the new contact (older
+    rungs are superseded, as after downtime) and the next dispatch sends it, once."""
+    from models.outbox import outbox_rows, waiting_for
+
+    cohort_with([SURABAYA], name="no-contacts")
+    move(SURABAYA, "selected")
+    move(SURABAYA, "drafting")
+    mp = deadline(SURABAYA, "masterplan")
+    for key in ("T-14", "T-7"):
+        at = rung_instant(mp, "Asia/Jakarta", key)
+        run_sweep(at)
+        assert run_sweep(at) == 0
+    waiting = rows(deadline_id=mp.id)
+    # nothing could be enqueued for sending, but both rungs are on record, once each, waiting for a PIC
+    assert [(r.rung, r.status, r.role, r.contact_id) for r in waiting] == [
+        ("T-14", "unaddressed", "pic", None), ("T-7", "unaddressed", "pic", None)]
+    with session_scope() as s:
+        listed = [r for r in outbox_rows(s, failed_only=True) if r["deadline_id"] == mp.id]
+    assert {r["contact"] for r in listed} == {"nobody yet: no pic contact"}
+
+    at = rung_instant(mp, "Asia/Jakarta", "T-7") + timedelta(hours=3)
+    first = RecordingSender()
+    await dispatch(at, first, settings=Settings(**FAST))  # the other regions' reminders go out; these cannot
+    assert {r.status for r in rows(deadline_id=mp.id)} == {"unaddressed"} and "3578" not in str(first.sent)
+    with session_scope() as s:
+        other = add_contact(s, role="pic", region_code=MAKASSAR, name="2nd PIC Makassar", language="id", now=at,
+                            url="json://127.0.0.1:9/pic2")
+        assert waiting_for(s, other.id) == 0  # a PIC of another region takes none of them
+        open_waiting = s.exec(select(sa.func.count(sa.distinct(Notification.deadline_id))).where(
+            Notification.status == "unaddressed", Notification.role == "pic")).one()
+        pic = add_contact(s, role="pic", region_code=SURABAYA, name="PIC Surabaya", language="en", now=at,
+                          url="json://127.0.0.1:9/pic-3578")
+        assert waiting_for(s, pic.id) == open_waiting >= 1  # the latest rung of each of its deadlines
+    after = {r.rung: r for r in rows(deadline_id=mp.id)}
+    assert (after["T-14"].status, after["T-7"].status, after["T-7"].contact_id) == ("cancelled", "pending", pic.id)
+    assert after["T-7"].dedupe_key == f"rem:{mp.id}:0:T-7:{pic.id}" and after["T-7"].language == "en"
+    # re-rendered for its reader (English), with the dedupe key the message itself carries
+    assert after["T-7"].subject == "[Smart City] Kota Surabaya: Smart city masterplan due in 7 working days"
+    assert f"Ref: rem:{mp.id}:0:T-7:{pic.id}" in after["T-7"].body
+    sender = RecordingSender()
+    await dispatch(at, sender, settings=Settings(**FAST))
+    assert [sent[0] for sent in sender.sent].count("json://127.0.0.1:9/pic-3578") == open_waiting
+    assert rows(deadline_id=mp.id)[1].status == "sent"
+    assert run_sweep(at) == 0 and (await dispatch(at, sender, settings=Settings(**FAST)))["sent"] == 0
+
+
+def test_unaddressed_reminders_of_a_closed_deadline_are_cancelled(world):
+    cohort_with([SURABAYA], name="no-contacts")
+    move(SURABAYA, "selected")
+    move(SURABAYA, "drafting")
+    with session_scope() as s:
+        bimtek = find_deadline(s, SURABAYA, "bimtek-1")
+    run_sweep(rung_instant(bimtek, "Asia/Jakarta", "T-14"))
+    assert [r.status for r in rows(deadline_id=bimtek.id)] == ["unaddressed"]
+    with session_scope() as s:
+        complete_milestone(s, SURABAYA, "bimtek-1", "ani", T0)
+    assert [r.status for r in rows(deadline_id=bimtek.id)] == ["cancelled"]
