@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import json
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -17,8 +14,6 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlmodel import select
 
 from models.db import session_scope
@@ -31,6 +26,8 @@ from tasks.notify import dispatch, enqueue_due
 from tests.clirun import cli_env
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry
+from tests.mail import smtp_with_auth
+from tests.prefect_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,12 +36,6 @@ SECRET = "Sup3rS3cretPw"
 T14 = "2017-05-10T08:00+07:00"  # 08:00 WIB on the T-14 rung of Bandung's bimtek-1 (due Fri 2 June 2017)
 T14_AT = datetime.fromisoformat(T14)
 FAST_ENV = {"SMARTCITY_NOTIFY_BACKOFF_S": "0.05", "SMARTCITY_NOTIFY_TIMEOUT_S": "2", "SMARTCITY_NOTIFY_ATTEMPTS": "2"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def ref_of(text: str) -> str:
@@ -101,33 +92,11 @@ class HttpReceiver:
         return [ref_of(b["message"]) for b in self.accepted]
 
 
-class Mailbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
-def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        b"pic", SECRET.encode())
-    return AuthResult(success=ok)
-
-
 @pytest.fixture
 def smtp():
-    box = Mailbox()
-    port = free_port()
-    ctl = Controller(box, hostname="127.0.0.1", port=port, authenticator=authenticate, auth_require_tls=False)
-    ctl.start()
-    box.url = (f"mailto://pic:{SECRET}@127.0.0.1:{port}?smtp=127.0.0.1&from=sweep@smartcity.test"
-               f"&to=pic@bandung.test&mode=insecure")
-    yield box
-    ctl.stop()
+    with smtp_with_auth("pic", SECRET) as box:
+        box.url = box.url_for("pic@bandung.test")
+        yield box
 
 
 @pytest.fixture

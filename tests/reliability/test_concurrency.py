@@ -21,34 +21,24 @@ PROCESSES, REGIONS = 4, 200
 # Each worker runs the CLI's own fallback path for `cohort advance` (runner._advance_cohort_direct: plan,
 # then advance_many), imported before the start line so that all four start the race at the same moment.
 # Going through `deployments.cli.main` instead would add Prefect's import (~3 s of CPU) per process.
+# With order "shuffled" a worker walks the same plan in its own random order: the quota race needs processes
+# that take DIFFERENT regions at the same moment (in registry order the workers move in lockstep).
 WORKER = """
-import json, os, sys, time
-from deployments.runner import _advance_cohort_direct
-from models.db import get_engine
-import models.program, models.transitions  # what the runner imports lazily: load it before the start line
-get_engine().connect().close()
-ready, go, cohort, actor = sys.argv[1:5]
-open(ready, "w").close()
-while not os.path.exists(go):
-    time.sleep(0.002)
-print(json.dumps(_advance_cohort_direct(cohort, "selected", actor, None)))
-"""
-
-# The quota race needs processes that take DIFFERENT regions at the same moment, so each worker walks the
-# plan in its own shuffled order (the CLI walks it in registry order, which keeps the workers in lockstep).
-SHUFFLED_WORKER = """
 import json, os, random, sys, time
 from datetime import UTC, datetime
-from models.db import session_scope
+from deployments.runner import _advance_cohort_direct
+from models.db import get_engine, session_scope
 from models.program import plan_advance
 from models.stages import Stage
 from models.transitions import advance_many
-from models.db import get_engine
 get_engine().connect().close()
-ready, go, cohort, actor = sys.argv[1:5]
+ready, go, cohort, actor, order = sys.argv[1:6]
 open(ready, "w").close()
 while not os.path.exists(go):
     time.sleep(0.002)
+if order == "cli":
+    print(json.dumps(_advance_cohort_direct(cohort, "selected", actor, None)))
+    sys.exit(0)
 with session_scope() as session:
     items, summary = plan_advance(session, cohort, Stage.selected)
     random.Random(actor).shuffle(items)
@@ -59,14 +49,14 @@ print(json.dumps(summary))
 """
 
 
-def race(db_url: str, tmp_path, cohort: str, worker: str = WORKER) -> list[tuple[int, dict, str]]:
+def race(db_url: str, tmp_path, cohort: str, order: str = "cli") -> list[tuple[int, dict, str]]:
     """Start the workers, release them together, return (exit code, JSON summary, stderr) of each."""
     go = tmp_path / "go"
     procs = []
     for i in range(PROCESSES):
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", worker, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}"],
+                [sys.executable, "-c", WORKER, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}", order],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
@@ -114,7 +104,7 @@ def test_four_processes_never_select_past_the_quota(db_url, tmp_path):
     quota = 120
     codes = load_registry()[:REGIONS]
     cohort_with(codes, name="quota-race", quota=quota)
-    results = race(db_url, tmp_path, "quota-race", SHUFFLED_WORKER)
+    results = race(db_url, tmp_path, "quota-race", "shuffled")
 
     applied = [s["applied"] for _, s, _ in results]
     transitions, dupes, outbox = audit_counts(db_url)

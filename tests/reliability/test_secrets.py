@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email
-import email.policy
 import json
 import logging
 import os
@@ -26,8 +24,6 @@ import httpx
 import prefect.main  # noqa: F401 - its first import resets the root handlers: do it before caplog attaches
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from deployments.demo import Story, final_board, play, wib
 from deployments.receiver import Receiver
@@ -35,7 +31,7 @@ from models.db import session_scope
 from models.outbox import add_contact
 from tests.clirun import smartcity
 from tests.conftest import reset_caches
-from tests.prefect_server import free_port
+from tests.mail import smtp_with_auth
 
 pytestmark = pytest.mark.slow
 
@@ -104,17 +100,6 @@ class Leaks:
 # --- receivers -----------------------------------------------------------------------------------------
 
 
-class Mailbox:
-    """aiosmtpd handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-
 @pytest.fixture
 def secret() -> Secret:
     return Secret.new()
@@ -123,22 +108,8 @@ def secret() -> Secret:
 @pytest.fixture
 def smtp(secret):
     """An SMTP server on loopback that requires AUTH with the planted password."""
-    box, port = Mailbox(), free_port()
-
-    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-        return AuthResult(
-            success=isinstance(auth_data, LoginPassword)
-            and (auth_data.login, auth_data.password) == (USER.encode(), secret.raw.encode())
-        )
-
-    ctl = Controller(box, hostname="127.0.0.1", port=port, authenticator=authenticate, auth_require_tls=False)
-    ctl.start()
-    box.url = (
-        f"mailto://{USER}:{secret.quoted}@127.0.0.1:{port}?smtp=127.0.0.1&from=sweep@smartcity.test"
-        f"&to={{}}&mode=insecure"
-    )
-    yield box
-    ctl.stop()
+    with smtp_with_auth(USER, secret.raw) as box:
+        yield box
 
 
 @pytest.fixture
@@ -159,7 +130,7 @@ def receiver():
 # --- the cycle -----------------------------------------------------------------------------------------
 
 
-def add_mail_contacts(smtp: Mailbox) -> None:
+def add_mail_contacts(smtp) -> None:
     """A coordinator and Bandung's PIC on the SMTP server (the phase-1 regions are loaded first)."""
     from models.regions import parse_regions, read_csv_text, upsert_regions
 
@@ -172,7 +143,7 @@ def add_mail_contacts(smtp: Mailbox) -> None:
             role="coordinator",
             region_code=None,
             name="Coordinator by mail (simulated)",
-            url=smtp.url.format("coordinator@kominfo.test"),
+            url=smtp.url_for("coordinator@kominfo.test"),
             language="en",
             now=now,
         )
@@ -181,7 +152,7 @@ def add_mail_contacts(smtp: Mailbox) -> None:
             role="pic",
             region_code=BANDUNG,
             name="Bandung PIC by mail (simulated)",
-            url=smtp.url.format("pic@bandung.test"),
+            url=smtp.url_for("pic@bandung.test"),
             language="id",
             now=now,
         )
