@@ -236,8 +236,9 @@ def _publish_quietly() -> bool:
 
 
 def release_waiting_runs(region_code: str, round_no: int) -> int:
-    """Wake review-round runs still paused on a round that just closed: forced to Running with no form,
-    they re-read the round, see it closed and complete (instead of waiting out the review window)."""
+    """Wake review-round runs still waiting on a round that just closed, with no form: a paused run (its
+    process is waiting) is set Running, a suspended one (no process) is rescheduled for its deployment's
+    runner. Either re-reads the round, sees it closed and completes instead of waiting out the window."""
     import asyncio
 
     from prefect import get_client
@@ -250,7 +251,7 @@ def release_waiting_runs(region_code: str, round_no: int) -> int:
         FlowRunFilterTags,
     )
     from prefect.client.schemas.objects import StateType
-    from prefect.states import Running
+    from prefect.states import Running, Scheduled
 
     async def run() -> int:
         async with get_client() as client:
@@ -260,8 +261,8 @@ def release_waiting_runs(region_code: str, round_no: int) -> int:
                     tags=FlowRunFilterTags(all_=[f"region:{region_code}", f"round:{round_no}"]),
                     state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
             for flow_run in runs:
-                await client.set_flow_run_state(flow_run.id, Running(message="round closed from the CLI"),
-                                                force=True)
+                wake = (Scheduled if flow_run.state and flow_run.state.name == "Suspended" else Running)
+                await client.set_flow_run_state(flow_run.id, wake(message="round closed from the CLI"), force=True)
             return len(runs)
 
     return asyncio.run(run())

@@ -1,18 +1,25 @@
 """review-round: collect the reviews of one masterplan round through the Prefect UI.
 
 Triggered by: `smartcity masterplan submit` (a run per submitted round), or a run of the
-`review-round` deployment from the UI. The run pauses with a form (`ReviewForm`); each reviewer fills
+`review-round` deployment from the UI. The run waits with a form (`ReviewForm`); each reviewer fills
 it in the UI (`client.resume_flow_run(id, run_input={...})` does the same). Reviews typed with
 `smartcity review submit` land in the same tables; the loop ends when the round closes either way.
+
+A deployment run SUSPENDS while it waits: reviews take weeks, and a suspended run holds no process.
+Each form reschedules it; it starts again from the top, reads the round from the database, and gets
+the forms it was already given back from Prefect (same keys), so it records each once. A run started
+in-process (tests, a script) has no deployment to be rescheduled by, so it pauses instead.
 """
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from prefect import flow, get_run_logger
-from prefect.flow_runs import apause_flow_run
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, ValidationError
@@ -64,33 +71,48 @@ def _form_for(info: dict) -> type[ReviewForm]:
 @flow(name="review-round", flow_run_name=run_name, log_prints=False)
 async def review_round(region_code: str, round_no: int | None = None,
                        review_window_days: float = REVIEW_WINDOW_DAYS, poll_seconds: int = 10) -> dict:
-    """Pause for each missing review until the round closes (quorum) or the review window ends."""
+    """Wait for each missing review until the round closes (quorum) or the review window ends."""
     logger = get_run_logger()
     with session_scope() as session:
         round_id = find_round(session, region_code, round_no).id
     info = read_round(round_id)  # type: ignore[arg-type]
     await add_run_tags([f"region:{region_code}", f"round:{info['round_no']}", f"province:{slug(info['province'])}"])
     await publish_pending_board()
-    deadline, attempt = time.monotonic() + review_window_days * 86400, 0
+    run = FlowRunContext.get().flow_run  # type: ignore[union-attr]
+    suspend = run.deployment_id is not None
+    # The window runs from the run's first start, which a rescheduled (suspended) run keeps.
+    ends = (run.start_time or datetime.now(UTC)) + timedelta(days=review_window_days)
+    tries = 0  # forms refused since the last one recorded: part of the wait key, so a replay asks the same
     while info["status"] == "open" and info["waiting"]:
-        remaining = int(deadline - time.monotonic())
+        remaining = int((ends - datetime.now(UTC)).total_seconds())
         if remaining <= 0:
             raise TimeoutError(f"region {region_code} round {info['round_no']}: review window ended with "
                                f"{len(info['waiting'])} review(s) missing")
-        try:
-            form = await apause_flow_run(wait_for_input=_form_for(info), timeout=remaining,
-                                         poll_interval=poll_seconds, key=f"round-{round_id}-input-{attempt}")
-        except ValidationError:
-            # Resumed with no form: `smartcity review submit` closed the round and released this run.
-            form = None
-        attempt += 1
+        # Deterministic per (UI reviews recorded, refusals since): a rerun after a suspension meets the same
+        # keys in the same order and Prefect hands back the form each one received.
+        key = f"round-{round_id}-ui-{info['ui_reviews']}-try-{tries}"
+        form = await _wait_for_form(_form_for(info), key, remaining, poll_seconds, suspend)
+        tries += 1
         if form is not None:
             outcome = record_ui_review(round_id, form.model_dump())  # type: ignore[arg-type]
             if outcome["status"] == "refused":
                 logger.warning("review not recorded: %s", outcome["error"])
+            else:
+                tries = 0
             await publish_events()
         await publish_pending_board()
         info = read_round(round_id)  # type: ignore[arg-type]
     logger.info("region %s round %s is %s: %s", region_code, info["round_no"], info["status"], info["summary"])
     return info
 
+
+async def _wait_for_form(form: type[ReviewForm], key: str, timeout: int, poll_seconds: int,
+                         suspend: bool) -> ReviewForm | None:
+    """The next reviewer's form; None when the run was released without one (the round closed by CLI)."""
+    try:
+        if suspend:
+            return await asuspend_flow_run(wait_for_input=form, timeout=timeout, key=key)
+        return await apause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=poll_seconds, key=key)
+    except (ValidationError, ObjectNotFound):
+        # Resumed with no form: `smartcity review submit` closed the round and released this run.
+        return None

@@ -600,12 +600,13 @@ def round_status(session: Session, round_id: int) -> dict[str, Any]:
     if rnd is None:
         raise NotFound(f"review round {round_id} does not exist")
     _, region, _ = _round_context(session, rnd)
-    answered = set(session.exec(select(Review.reviewer_id).where(Review.round_id == round_id)).all())
+    reviews = session.exec(select(Review.reviewer_id, Review.source).where(Review.round_id == round_id)).all()
+    answered = {reviewer_id for reviewer_id, _ in reviews}
     waiting = session.exec(select(Reviewer.id, Reviewer.name, Reviewer.institution)
                            .join(ReviewAssignment, ReviewAssignment.reviewer_id == Reviewer.id)
                            .where(ReviewAssignment.round_id == round_id).order_by(Reviewer.id)).all()
     return {"round_id": rnd.id, "round_no": rnd.round_no, "region_code": region.bps_code, "region": region.name,
             "province": region.province, "version": rnd.version_label, "status": rnd.status,
-            "summary": rnd.decision_summary,
+            "summary": rnd.decision_summary, "ui_reviews": sum(1 for _, source in reviews if source == "ui"),
             "waiting": [{"reviewer_id": i, "reviewer": n, "institution": inst}
                         for i, n, inst in waiting if i not in answered]}
