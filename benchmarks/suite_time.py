@@ -29,8 +29,11 @@ def measure(record: Path) -> dict:
     tail = [line for line in done.stdout.splitlines() if line.strip()][-1:] or [""]
     data = {"duration_s": round(elapsed, 1), "returncode": done.returncode, "summary_line": tail[0],
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "command": "bash scripts/test.sh",
-            "nproc": machine()["nproc"]}
+            "nproc": machine()["nproc"],
+            "failed": [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))][:20]}
     record.parent.mkdir(parents=True, exist_ok=True)
+    if done.returncode:  # keep the whole output next to the record: a failure here must be diagnosable
+        record.with_suffix(".log").write_text(done.stdout + done.stderr, encoding="utf-8")
     record.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     log(f"test suite: {elapsed:.0f}s, exit {done.returncode}: {tail[0]}")
     return _figure(data, "measured in this run")

@@ -37,14 +37,49 @@ def wait_healthy(api: str, timeout: float = 120, headers: dict | None = None) ->
     raise RuntimeError(f"Prefect server at {api} not healthy after {timeout}s: {last}")
 
 
+def _server_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
+               PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false")
+    return env
+
+
+def migrated_database() -> Path:
+    """A Prefect SQLite database already migrated to head, made once per machine and Prefect version.
+
+    A fresh server spends ~5 s of CPU on Prefect's own migrations; a copy of this file lets it skip them
+    (the server still checks and upgrades at start, so a copy can never be behind). Made under a file lock,
+    as parallel test workers may ask for it at once.
+    """
+    import fcntl
+    import shutil
+    import tempfile
+
+    import prefect
+
+    path = Path(tempfile.gettempdir()) / f"smartcity-test-prefect-{prefect.__version__}.db"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            home = Path(tempfile.mkdtemp(prefix="prefect-template-"))
+            subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                           env=_server_env(home), check=True, capture_output=True, timeout=300)
+            shutil.copy(home / "prefect.db", path.with_suffix(".tmp"))
+            os.replace(path.with_suffix(".tmp"), path)
+            shutil.rmtree(home, ignore_errors=True)
+    return path
+
+
 @contextmanager
 def prefect_server(home: Path, *, database_url: str | None = None, port: int | None = None,
                    extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """Start a server, yield its API URL, stop it (and its children) on exit."""
+    import shutil
+
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
-               PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false")
+    env = _server_env(home)
+    if database_url is None and not (home / "prefect.db").exists():
+        shutil.copy(migrated_database(), home / "prefect.db")
     # The UI asks this URL for its API; by default it is port 4200 whatever port the server has.
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     if database_url:
