@@ -1,7 +1,7 @@
 """A review round run by its deployment suspends while it waits for reviewers: no process is held for the
 weeks a review takes. Submitting the masterplan starts the run through the event trigger; each form a
-reviewer sends reschedules it; the served runner starts it again; each review is recorded once; the
-quorum completes the masterplan."""
+reviewer sends reschedules it; the served runner starts it again; each review is recorded once; the last
+review, typed with the CLI, closes the round and wakes the suspended run, which completes."""
 
 from __future__ import annotations
 
@@ -74,7 +74,8 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         with session_scope() as s:
             change_stage(s, StageChange(BANDUNG, to, "ani", cohort="2017"), now=T0)
     with session_scope() as s:
-        for name, inst, prov in [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten")]:
+        for name, inst, prov in [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten"),
+                                 ("Prof. Arif", "ITS", "Jawa Timur")]:
             add_reviewer(s, name=name, institution=inst, province=prov, expertise="economy", now=T0)
     env = cli_env(sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
     log = (tmp_path / "serve.log").open("w")
@@ -88,7 +89,7 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         wait_for(lambda: "review-round" in asyncio.run(names()), "serve to register the deployments", 90)
         time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
         submit = subprocess.run([sys.executable, "-m", "deployments.cli", "masterplan", "submit", BANDUNG,
-                                 "--version", "v1", "--actor", "ani", "--reviewers", "2"], env=env, cwd=ROOT,
+                                 "--version", "v1", "--actor", "ani", "--reviewers", "3"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert submit.returncode == 0, submit.stderr
 
@@ -103,6 +104,13 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         run = wait_for(suspended_on_new_key(seen), "the rescheduled run to record the review and suspend again")
         assert sources() == ["ui"]  # recorded once, by a new process
         assert asyncio.run(resume(run.id, 2)).status == SetStateStatus.ACCEPT
+        wait_for(suspended_on_new_key(seen), "the second review to be recorded")
+        assert sources() == ["ui", "ui"]
+        last = subprocess.run([sys.executable, "-m", "deployments.cli", "review", "submit", BANDUNG, "--reviewer",
+                               "3", "--scores", "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
+                               "--decision", "approve"], env=env, cwd=ROOT, capture_output=True, text=True,
+                              timeout=120)
+        assert last.returncode == 0 and "round approved" in last.stdout, last.stderr
 
         def completed():
             runs = asyncio.run(review_runs())
@@ -114,6 +122,6 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         serve.wait(timeout=30)
         log.close()
     assert final.state.is_completed(), (final.state, (tmp_path / "serve.log").read_text()[-3000:])
-    assert len(seen) == 2 and sources() == ["ui", "ui"]  # the replayed first form was not recorded again
+    assert len(seen) == 3 and sources() == ["cli", "ui", "ui"]  # no form recorded twice across the reruns
     with session_scope() as s:
         assert find_enrollment(s, BANDUNG).stage == "masterplan_completed"
