@@ -36,3 +36,25 @@ def cohort_with(codes: list[str], name: str = "2017", quota: int | None = None) 
     with session_scope() as session:
         create_cohort(session, name=name, year=2017, quota=quota or len(codes), now=T0)
         nominate(session, cohort=name, codes=codes, now=T0)
+
+
+#: Reviewers none of whom is from Jawa Barat (Bandung's province), except ITB, whom assignment must skip.
+REVIEWER_POOL = [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten"),
+                 ("Prof. Suhono", "ITB", "Jawa Barat"), ("Prof. Arif", "ITS", "Jawa Timur")]
+
+
+def drafting_with_reviewers(code: str, pool: list[tuple[str, str, str]]) -> None:
+    """`code` alone in cohort 2017, moved to drafting at T0, and `pool` (name, institution, province) added as
+    reviewers with ids 1, 2, ... in that order (registry loaded here)."""
+    from models.reviews import add_reviewer
+    from models.stages import Stage
+    from models.transitions import StageChange, change_stage
+
+    load_registry()
+    cohort_with([code])
+    for to in (Stage.selected, Stage.drafting):
+        with session_scope() as s:
+            change_stage(s, StageChange(code, to, "ani", cohort="2017"), now=T0)
+    with session_scope() as s:
+        for name, institution, province in pool:
+            add_reviewer(s, name=name, institution=institution, province=province, expertise="economy", now=T0)

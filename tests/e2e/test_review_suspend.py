@@ -19,11 +19,9 @@ from sqlmodel import select
 
 from models.db import session_scope
 from models.review_tables import Review
-from models.reviews import add_reviewer
-from models.stages import Stage
-from models.transitions import StageChange, change_stage, find_enrollment
+from models.transitions import find_enrollment
 from tests.clirun import cli_env
-from tests.helpers import ROOT, T0, cohort_with, load_registry
+from tests.helpers import REVIEWER_POOL, ROOT, drafting_with_reviewers
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
@@ -68,15 +66,7 @@ def sources() -> list[str]:
 
 
 def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlite_url, prefect_api, tmp_path):
-    load_registry()
-    cohort_with([BANDUNG])
-    for to in (Stage.selected, Stage.drafting):
-        with session_scope() as s:
-            change_stage(s, StageChange(BANDUNG, to, "ani", cohort="2017"), now=T0)
-    with session_scope() as s:
-        for name, inst, prov in [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten"),
-                                 ("Prof. Arif", "ITS", "Jawa Timur")]:
-            add_reviewer(s, name=name, institution=inst, province=prov, expertise="economy", now=T0)
+    drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 1, 3)])  # ITB (Jawa Barat) left out
     env = cli_env(sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
     log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen([sys.executable, "-m", "deployments.entry", "serve"], env=env, cwd=ROOT,

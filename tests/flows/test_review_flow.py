@@ -16,10 +16,9 @@ from sqlmodel import select
 
 from models.db import session_scope
 from models.review_tables import Review
-from models.reviews import add_reviewer, submit_masterplan, submit_review
-from models.stages import Stage
-from models.transitions import StageChange, change_stage, find_enrollment
-from tests.helpers import T0, cohort_with, load_registry
+from models.reviews import submit_masterplan, submit_review
+from models.transitions import find_enrollment
+from tests.helpers import REVIEWER_POOL, T0, drafting_with_reviewers
 
 BANDUNG = "3273"
 FORM = {"governance": 4, "branding": 3, "economy": 4, "living": 5, "society": 4, "environment": 3,
@@ -28,15 +27,8 @@ FORM = {"governance": 4, "branding": 3, "economy": 4, "living": 5, "society": 4,
 
 def bandung_in_review(n: int = 2) -> list[int]:
     """Bandung in drafting with round 1 open; returns the assigned reviewer ids."""
-    load_registry()
-    cohort_with([BANDUNG])
-    for to in (Stage.selected, Stage.drafting):
-        with session_scope() as s:
-            change_stage(s, StageChange(BANDUNG, to, "ani", cohort="2017"), now=T0)
+    drafting_with_reviewers(BANDUNG, REVIEWER_POOL[:3])
     with session_scope() as s:
-        for name, inst, prov in [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten"),
-                                 ("Prof. Suhono", "ITB", "Jawa Barat")]:
-            add_reviewer(s, name=name, institution=inst, province=prov, expertise="economy", now=T0)
         submit_masterplan(s, BANDUNG, "v1", "ani", T0, n=n)
     return [1, 2][:n]
 
