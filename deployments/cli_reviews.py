@@ -99,6 +99,19 @@ def reviewers_activate(reviewer_id: int, reason: Annotated[str, typer.Option()],
     _set_active(reviewer_id, True, reason, actor)
 
 
+@reviewers_app.command("contact")
+def reviewers_contact(reviewer_id: int, contact_id: Annotated[int, typer.Option("--contact-id",
+                      help="a contact with role reviewer (`smartcity contacts add --role reviewer`)")]) -> None:
+    """Set where a reviewer's reminders go; reminders that waited for want of it go there now."""
+    from models.db import session_scope
+    from models.reviews import set_reviewer_contact
+
+    with session_scope() as session:
+        took = set_reviewer_contact(session, reviewer_id=reviewer_id, contact_id=contact_id, now=utcnow())
+    typer.echo(f"reviewer {reviewer_id}: reminders go to contact {contact_id}"
+               + (f"; {took} waiting reminder(s) now go there too" if took else ""))
+
+
 @reviewers_app.command("conflict")
 def reviewers_conflict(reviewer_id: int, region: Annotated[str, typer.Option(help="BPS code")],
                        reason: Annotated[str, typer.Option()]) -> None:

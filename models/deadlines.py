@@ -359,10 +359,12 @@ def reminder_row(d: Deadline, rung: ReminderRung, role: str, contact: Contact | 
                 status="pending" if contact else "unaddressed", attempts=0, created_at=now, send_after=send_after)
 
 
-def address_waiting(session: Session, contact: Contact, now: datetime,
-                    policy: DeadlinePolicy | None = None) -> int:
+def address_waiting(session: Session, contact: Contact, now: datetime, policy: DeadlinePolicy | None = None, *,
+                    review_keys: list[str] | None = None) -> int:
     """Give a new contact the reminders that waited for its role (and region); returns how many.
 
+    With `review_keys` ("review:<assignment id>"), the contact is a reviewer's and takes the waiting
+    reminders of those review deadlines instead (the ladder's PIC of a review deadline is the reviewer).
     Per deadline only the latest waiting rung is sent (an old 'due in 14 days' is wrong by now, as
     after downtime); older ones are cancelled. Reminders of closed deadlines were cancelled with them.
     """
@@ -371,10 +373,14 @@ def address_waiting(session: Session, contact: Contact, now: datetime,
              .join(Deadline, Deadline.id == Notification.deadline_id)
              .join(Enrollment, Enrollment.id == Deadline.enrollment_id)
              .join(Region, Region.id == Enrollment.region_id)
-             .where(Notification.status == "unaddressed", Notification.role == contact.role,
-                    Deadline.status == "open", Deadline.kind != "review"))
-    if contact.region_id is not None:
-        query = query.where(Region.id == contact.region_id)
+             .where(Notification.status == "unaddressed", Deadline.status == "open"))
+    if review_keys is not None:
+        query = query.where(Deadline.kind == "review", Deadline.key.in_(review_keys),  # type: ignore[attr-defined]
+                            Notification.role == "pic")
+    else:
+        query = query.where(Deadline.kind != "review", Notification.role == contact.role)
+        if contact.region_id is not None:
+            query = query.where(Region.id == contact.region_id)
     latest: dict[int, tuple[Notification, Deadline, Region]] = {}
     for n, d, r in session.exec(query.order_by(Notification.id)).all():
         if d.id in latest:
@@ -382,7 +388,7 @@ def address_waiting(session: Session, contact: Contact, now: datetime,
         latest[d.id] = (n, d, r)
     rungs = {r.key: r for r in policy.ladder}
     for n, d, region in latest.values():
-        row = reminder_row(d, rungs[n.rung], contact.role, contact, region, policy, now)
+        row = reminder_row(d, rungs[n.rung], n.role or contact.role, contact, region, policy, now)
         for field in ("dedupe_key", "contact_id", "language", "subject", "body", "status"):
             setattr(n, field, row[field])
     session.flush()

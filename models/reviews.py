@@ -236,6 +236,23 @@ def declare_conflict(session: Session, *, reviewer_id: int, region_code: str, re
     return row
 
 
+def set_reviewer_contact(session: Session, *, reviewer_id: int, contact_id: int, now: datetime) -> int:
+    """Give a reviewer the contact their reminders go to; returns how many waiting reminders it took over
+    (reminders of their open reviews that found no contact were kept as 'unaddressed')."""
+    from models.deadlines import address_waiting
+
+    reviewer = _reviewer(session, reviewer_id)
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist (see `smartcity contacts list`)")
+    if contact.role != "reviewer":
+        raise BadInput(f"contact {contact_id} is a {contact.role} contact; a reviewer needs a reviewer contact")
+    reviewer.contact_id = contact.id
+    session.add(reviewer)
+    assignments = session.exec(select(ReviewAssignment.id).where(ReviewAssignment.reviewer_id == reviewer.id)).all()
+    return address_waiting(session, contact, now, review_keys=[f"review:{a}" for a in assignments])
+
+
 def set_reviewer_active(session: Session, *, reviewer_id: int, active: bool, reason: str, actor: str,
                         now: datetime) -> tuple[Reviewer, bool, int]:
     """Take a reviewer out of the pool (or back in), with a reason, audited.

@@ -109,3 +109,5 @@ def test_review_commands_end_to_end(drafting):
     assert off.code == 0 and "reviewer 2 (Dr. Ninok) is inactive" in off.out, off
     listed = json.loads(reviews_cli("reviewers", "list", "--json", db_url=url).out)
     assert [r["active"] for r in listed] == [True, False]
+    nobody = reviews_cli("reviewers", "contact", "1", "--contact-id", "999", db_url=url)
+    assert nobody.code != 0 and nobody.err.strip().count("\n") == 0 and "contact 999 does not exist" in nobody.err

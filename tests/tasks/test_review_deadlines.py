@@ -53,3 +53,42 @@ def test_review_deadlines_remind_the_reviewer_and_close_with_the_review(db_url):
                       now=due - timedelta(days=2), round_id=round_id)
         statuses = [d.status for d in s.exec(select(Deadline).where(Deadline.kind == "review").order_by(Deadline.id))]
     assert statuses == ["done", "done"]
+
+
+def test_a_reviewer_without_a_contact_gets_the_waiting_reminder_once_one_is_linked(db_url):
+    from models.errors import BadInput
+    from models.reviews import set_reviewer_contact
+
+    load_registry()
+    cohort_with(["7371"])
+    for stage in ("selected", "drafting"):
+        with session_scope() as s:
+            change_stage(s, StageChange("7371", Stage(stage), "ani", None, "2017"), now=T0)
+    with session_scope() as s:
+        reviewer = add_reviewer(s, name="No Inbox", institution="ITB", province="Jawa Barat", expertise="economy",
+                                now=T0).id
+        submit_masterplan(s, "7371", "v1", "ani", T0 + timedelta(days=1), n=1)
+    with session_scope() as s:
+        review = s.exec(select(Deadline).where(Deadline.kind == "review")).one()
+        review_id, due = review.id, review.due_at
+        sweep(s, due - timedelta(hours=2))
+    with session_scope() as s:
+        waiting = s.exec(select(Notification).where(Notification.deadline_id == review_id)).all()
+        assert [(n.status, n.role, n.contact_id) for n in waiting] == [("unaddressed", "pic", None)]
+        pic = add_contact(s, role="pic", region_code="7371", name="PIC Makassar", url="json://127.0.0.1:9/pic",
+                          language="id", now=T0)
+        inbox = add_contact(s, role="reviewer", region_code=None, name="Inbox", url="json://127.0.0.1:9/rev",
+                            language="en", now=T0)
+    with session_scope() as s:  # the region's new PIC does not take the reviewer's reminder
+        assert s.exec(select(Notification).where(Notification.deadline_id == review_id)).one().status == "unaddressed"
+        try:
+            set_reviewer_contact(s, reviewer_id=reviewer, contact_id=pic.id, now=T0)
+            raise AssertionError("a pic contact was accepted for a reviewer")
+        except BadInput as exc:
+            assert "needs a reviewer contact" in str(exc)
+    with session_scope() as s:
+        assert set_reviewer_contact(s, reviewer_id=reviewer, contact_id=inbox.id, now=T0) == 1
+    with session_scope() as s:
+        n = s.exec(select(Notification).where(Notification.deadline_id == review_id)).one()
+        assert (n.status, n.contact_id, n.language) == ("pending", inbox.id, "en")
+        assert sweep(s, due + timedelta(hours=1)) == 0  # nothing new for that rung
