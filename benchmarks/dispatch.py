@@ -3,69 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchmarks.common import Workspace, enroll, figure, log, not_measured, ratio, registry_codes
+from deployments.receiver import Receiver
 
 NOW = datetime(2017, 9, 4, 3, 0, tzinfo=UTC)
 REF = re.compile(r"Ref: (\S+)")
 
 
-class Receiver:
-    """A threaded HTTP server on 127.0.0.1 that counts POSTs and keeps their bodies."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.bodies.append(body)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def take(self) -> list[bytes]:
-        """The bodies received so far, and forget them."""
-        with self._lock:
-            out, self.bodies = self.bodies, []
-        return out
-
-
-def refs_of(bodies: list[bytes]) -> list[str]:
+def refs_of(messages: list[dict]) -> list[str]:
     """The `Ref: <key>` of every received message (Apprise's json:// puts the body in "message")."""
     out = []
-    for raw in bodies:
-        try:
-            text = json.loads(raw).get("message", "")
-        except (ValueError, AttributeError):
-            text = raw.decode(errors="replace")
-        m = REF.search(text)
+    for message in messages:
+        m = REF.search(str(message.get("message") or message.get("raw") or ""))
         out.append(m.group(1) if m else "<no ref>")
     return out
 
@@ -142,8 +96,7 @@ def run(ws: Workspace, total: int = 1_000) -> dict:
     from models.settings import get_settings
 
     with Receiver() as rx:
-        url = f"json://127.0.0.1:{rx.port}/"
-        plain = f"http://127.0.0.1:{rx.port}/"
+        url, plain = f"{rx.url}/", rx.url.replace("json://", "http://", 1) + "/"
         AppriseSender().send(url, "warm-up", "Ref: warm-up")  # loads Apprise's plugins before timing
         rx.take()
         _prepare(ws, url, total)

@@ -45,3 +45,9 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def take(self) -> list[dict]:
+        """The messages received so far, and forget them."""
+        with self._lock:
+            out, self.messages = self.messages, []
+        return out

@@ -69,8 +69,14 @@ def test_dispatch_figure_delivers_each_message_once(ws):
 
 
 def test_dispatch_receiver_counts_duplicates():
-    bodies = [json.dumps({"message": f"x\nRef: {k}"}).encode() for k in ("a", "b", "a")]
-    assert dispatch.refs_of(bodies) == ["a", "b", "a"]
+    import httpx
+
+    from deployments.receiver import Receiver
+
+    with Receiver() as rx:
+        for k in ("a", "b", "a"):
+            httpx.post(rx.url.replace("json://", "http://", 1), json={"message": f"x\nRef: {k}"}).raise_for_status()
+        assert dispatch.refs_of(rx.take()) == ["a", "b", "a"] and rx.take() == []
 
 
 def test_cli_start_figure(ws):
