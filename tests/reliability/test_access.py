@@ -35,30 +35,15 @@ def test_auth_string_gates_every_stage_change(sqlite_url, locked_api):
     codes = phase1_codes()[:3]
     cohort_with(codes, name="2017")
     before = fingerprint(sqlite_url)
+
+    def advance(actor: str, *extra: str, **auth: str):
+        """`smartcity region advance` of the first region against the locked server, with `auth` env."""
+        return smartcity("region", "advance", codes[0], "--to", "selected", "--actor", actor, *extra,
+                         db_url=sqlite_url, PREFECT_API_URL=locked_api, **auth)
+
     refused = [
-        smartcity(
-            "region",
-            "advance",
-            codes[0],
-            "--to",
-            "selected",
-            "--actor",
-            "ani",
-            db_url=sqlite_url,
-            PREFECT_API_URL=locked_api,
-        ),
-        smartcity(
-            "region",
-            "advance",
-            codes[0],
-            "--to",
-            "selected",
-            "--actor",
-            "ani",
-            db_url=sqlite_url,
-            PREFECT_API_URL=locked_api,
-            PREFECT_API_AUTH_STRING="admin:wrong",
-        ),
+        advance("ani"),
+        advance("ani", PREFECT_API_AUTH_STRING="admin:wrong"),
         smartcity("serve", db_url=sqlite_url, PREFECT_API_URL=locked_api, timeout=120),
     ]
     for done in refused:
@@ -67,34 +52,11 @@ def test_auth_string_gates_every_stage_change(sqlite_url, locked_api):
         assert len(done.err.strip().splitlines()) == 1, done.err
         assert fingerprint(sqlite_url) == before
 
-    blank = smartcity(
-        "region",
-        "advance",
-        codes[0],
-        "--to",
-        "selected",
-        "--actor",
-        "  ",
-        db_url=sqlite_url,
-        PREFECT_API_URL=locked_api,
-        PREFECT_API_AUTH_STRING=AUTH,
-    )
+    blank = advance("  ", PREFECT_API_AUTH_STRING=AUTH)
     assert blank.code == 2 and "--actor" in one_line_error(blank)
     assert fingerprint(sqlite_url) == before
 
-    done = smartcity(
-        "region",
-        "advance",
-        codes[0],
-        "--to",
-        "selected",
-        "--actor",
-        " ani ",
-        "--json",
-        db_url=sqlite_url,
-        PREFECT_API_URL=locked_api,
-        PREFECT_API_AUTH_STRING=AUTH,
-    )
+    done = advance(" ani ", "--json", PREFECT_API_AUTH_STRING=AUTH)
     assert done.code == 0, done.err
     history = json.loads(smartcity("region", "history", codes[0], "--json", db_url=sqlite_url).out)
     assert [(h["to"], h["actor"]) for h in history] == [("selected", "ani")]
