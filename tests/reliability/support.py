@@ -57,13 +57,22 @@ def audit_counts(url: str, to_stage: str = "selected") -> tuple[int, int, int]:
     return n, dupes, events
 
 
-def outbox_pending(url: str) -> int:
-    """Outbox rows not yet published, read straight from the database (no CLI start-up)."""
+def _scalar(url: str, sql: str) -> int:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        n = conn.execute(sa.text("select count(*) from event_outbox where published_at is null")).scalar()
+        n = conn.execute(sa.text(sql)).scalar()
     engine.dispose()
     return n
+
+
+def outbox_pending(url: str) -> int:
+    """Outbox rows not yet published, read straight from the database (no CLI start-up)."""
+    return _scalar(url, "select count(*) from event_outbox where published_at is null")
+
+
+def published_events(url: str) -> int:
+    """Outbox events our database marks as published to the server."""
+    return _scalar(url, "select count(*) from event_outbox where published_at is not null")
 
 
 def pending_events(done: Done) -> int:

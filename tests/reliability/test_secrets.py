@@ -32,6 +32,7 @@ from models.outbox import add_contact
 from tests.clirun import smartcity
 from tests.conftest import reset_caches
 from tests.mail import smtp_with_auth
+from tests.reliability.support import published_events
 
 pytestmark = pytest.mark.slow
 
@@ -258,15 +259,6 @@ def check_cli(db_url: str, out_dir: Path, leaks: Leaks) -> None:
         leaks.check("CLI outputs", " ".join(args), done.out + done.err)
     assert json.loads(runs[0][1].out) and "****" in runs[0][1].out, "contacts are listed, masked"
     assert all((out_dir / f"report.{fmt}").stat().st_size > 0 for fmt in ("md", "csv", "json", "html"))
-
-
-def published_events(url: str) -> int:
-    """Outbox events our database marks as published to the server."""
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        n = conn.execute(sa.text("select count(*) from event_outbox where published_at is not null")).scalar()
-    engine.dispose()
-    return n
 
 
 def check_captured(capfd, caplog, leaks: Leaks) -> None:
