@@ -51,7 +51,7 @@ async def stage_change_run(region_code: str, to: str, actor: str, reason: str | 
                                       current_flow_run_id(), at, force)
     name, tags = run_labels(region_code, to, cohort)
     # Named here rather than with `flow_run_name=`: the engine would PATCH the name, and we PATCH the
-    # tags anyway, so one request does both (none when the CLI created the run with its tags and name).
+    # tags anyway, so one request does both.
     await add_run_tags(tags, name=name if rename else None)
     # Published inline, not as a task: one region's event does not need its own task run, and the
     # task's bookkeeping would cost more than the POST (a failure leaves the event in the outbox).

@@ -15,8 +15,8 @@ def current_flow_run_id() -> str | None:
 async def add_run_tags(tags: list[str], name: str | None = None) -> None:
     """Add tags to the current flow run and, when given, rename it: one PATCH, none when nothing changes.
 
-    Runs started by the CLI already carry their tags (see `deployments.runner`); runs started from the UI,
-    a trigger or a schedule learn them here, once the flow has looked its region up.
+    Tags are known only once the flow has looked its region up, so every run (CLI, UI, trigger, schedule)
+    learns them here.
     """
     from prefect.context import FlowRunContext
 
