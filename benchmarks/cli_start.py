@@ -13,7 +13,7 @@ import time
 from benchmarks.common import ROOT, Workspace, enroll, figure, log, ratio, registry_codes, stats
 
 TARGET_RATIO = 5.0
-STATUS = [sys.executable, "-m", "deployments.entry", "status", "--json"]  # what the `smartcity` script runs
+STATUS = [sys.executable, "-m", "smartcity.deployments.cli.entry", "status", "--json"]  # what the `smartcity` script runs
 PASS = [sys.executable, "-c", "pass"]
 # What a raw-sqlite3 fast path for `status --json` would cost: same rows, no SQLAlchemy, no Typer.
 RAW_SQLITE = [sys.executable, "-c", """
@@ -74,7 +74,7 @@ def _by_package(lines: list[tuple[int, str, float]], top: int) -> list[dict]:
 def imported_heavy(env: dict[str, str]) -> dict[str, bool]:
     """Which heavy packages the status command loads at all."""
     code = ("import runpy, sys; sys.argv = ['smartcity', 'status', '--json']\n"
-            "try:\n    runpy.run_module('deployments.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "try:\n    runpy.run_module('smartcity.deployments.cli.app', run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print('MODS', ','.join(m for m in ('prefect', 'sqlalchemy', 'sqlmodel', 'typer', 'pydantic', "
             "'alembic', 'apprise', 'pendulum', 'holidays', 'plotly') if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -86,8 +86,8 @@ def imported_heavy(env: dict[str, str]) -> dict[str, bool]:
 
 
 def _import_share(env: dict[str, str], runs: int, t_status: list[float]) -> dict:
-    """A cold `import deployments.cli` alone, against the whole command: how much of the start is imports."""
-    t_import = [_time([sys.executable, "-c", "import deployments.cli"], env)[0] for _ in range(runs)]
+    """A cold `import smartcity.deployments.cli.app` alone, against the whole command: how much of the start is imports."""
+    t_import = [_time([sys.executable, "-c", "import smartcity.deployments.cli.app"], env)[0] for _ in range(runs)]
     return {"import_deployments_cli_only": stats(t_import),
             "import_share_of_status": ratio(statistics.median(t_import), statistics.median(t_status))}
 
@@ -120,7 +120,7 @@ def run(ws: Workspace, runs: int = 5, n: int = 514) -> dict:
         regions=n, status_json=stats(t_status), baseline_python_pass=stats(t_pass),
         raw_sqlite3_fast_path=stats(t_raw), ratio_raw_sqlite3_vs_pass=ratio(statistics.median(t_raw),
                                                                             statistics.median(t_pass)),
-        command="python -m deployments.entry status --json (the smartcity console script)", **extra,
+        command="python -m smartcity.deployments.cli.entry status --json (the smartcity console script)", **extra,
         note="raw_sqlite3_fast_path is a prototype measured for comparison only (same rows as JSON, sqlite3 + "
              "json from the standard library); it is not in the product",
     )

@@ -107,9 +107,9 @@ class Workspace:
     def template(self) -> Path:
         """A database migrated to head with all 514 regions loaded, built once."""
         if self._template is None:
-            from models.db import session_scope
-            from models.migrate import upgrade
-            from models.regions import parse_regions, read_csv_text, upsert_regions
+            from smartcity.models.core.regions import parse_regions, read_csv_text, upsert_regions
+            from smartcity.models.infra.db import session_scope
+            from smartcity.models.infra.migrate import upgrade
 
             path = self.root / "template.db"
             url = f"sqlite:///{path}"
@@ -134,8 +134,8 @@ class Workspace:
 
 def reset_caches() -> None:
     """Forget cached settings and engines after the database URL changed."""
-    from models.db import reset_engines
-    from models.settings import get_settings
+    from smartcity.models.infra.db import reset_engines
+    from smartcity.models.infra.settings import get_settings
 
     reset_engines()
     get_settings.cache_clear()
@@ -149,8 +149,8 @@ def activate(url: str) -> None:
 
 def enroll(codes: list[str], cohort: str, quota: int | None = None) -> None:
     """A cohort holding `codes` as nominees, in the active database."""
-    from models.db import session_scope
-    from models.program import create_cohort, nominate
+    from smartcity.models.core.program import create_cohort, nominate
+    from smartcity.models.infra.db import session_scope
 
     with session_scope() as session:
         create_cohort(session, name=cohort, year=2017, quota=quota or len(codes), now=T0)

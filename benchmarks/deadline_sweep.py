@@ -15,8 +15,8 @@ CHUNK = 10_000
 
 def _due_pointer(tz: str) -> tuple[datetime, str, datetime]:
     """(due_at, rung key, rung time) of a deadline whose T-7 reminder is due at NOW and T-3 is not yet."""
-    from models.deadline_policy import default_policy
-    from models.deadlines import rung_first_at
+    from smartcity.models.deadlines.ops import rung_first_at
+    from smartcity.models.deadlines.policy import default_policy
 
     policy = default_policy()
     rung = next(r for r in policy.ladder if r.key == "T-7")
@@ -46,12 +46,11 @@ def _rows(total: int, due: int, enrollments: list[tuple[int, str]]) -> list[dict
 def _prepare(ws: Workspace, total: int, due: int) -> float:
     """A fresh database: 514 enrollments, one PIC contact each, exactly `total` open deadlines of which `due`
     are due at NOW; returns the bulk-insert seconds."""
+    from smartcity.models.core.tables import Contact, Enrollment, Region
+    from smartcity.models.deadlines.tables import Deadline
+    from smartcity.models.infra.db import session_scope
     from sqlalchemy import delete, func, insert
     from sqlmodel import select
-
-    from models.db import session_scope
-    from models.deadline_tables import Deadline
-    from models.tables import Contact, Enrollment, Region
 
     ws.fresh_db(f"sweep-{total}")
     enroll(registry_codes(), "bench")
@@ -83,7 +82,7 @@ def _checkpoint() -> None:
     """Fold the bulk insert's WAL into the SQLite file now, so the timed sweep does not pay for it."""
     import sqlite3
 
-    from models.db import get_engine, reset_engines
+    from smartcity.models.infra.db import get_engine, reset_engines
 
     path = get_engine().url.database
     reset_engines()  # no pooled connection may hold a read snapshot during the checkpoint
@@ -94,8 +93,8 @@ def _checkpoint() -> None:
 
 def _sweep_once() -> tuple[int, float, float]:
     """(enqueued, wall seconds, CPU seconds of this process) of one sweep and its commit."""
-    from models.db import session_scope
-    from models.deadlines import sweep
+    from smartcity.models.deadlines.ops import sweep
+    from smartcity.models.infra.db import session_scope
 
     start, cpu = time.perf_counter(), time.process_time()
     with session_scope() as session:
@@ -121,8 +120,8 @@ def run(ws: Workspace, sizes: tuple[int, int] = (10_000, 100_000), due: int = 1_
     """Figure 3: sweep times at both sizes and their ratio (large / small)."""
     target = f"< {TARGET_S} s at each size and ratio {sizes[1]}/{sizes[0]} < {TARGET_RATIO}"
     try:
-        from models.deadline_tables import Deadline  # noqa: F401
-        from models.deadlines import sweep  # noqa: F401 - is the API there at all?
+        from smartcity.models.deadlines.ops import sweep  # noqa: F401 - is the API there at all?
+        from smartcity.models.deadlines.tables import Deadline  # noqa: F401
     except ImportError as exc:
         return not_measured(target, f"deadline API not importable ({exc})")
     small, large = measure(ws, sizes[0], due), measure(ws, sizes[1], due)
@@ -134,7 +133,7 @@ def run(ws: Workspace, sizes: tuple[int, int] = (10_000, 100_000), due: int = 1_
         ratio_cpu=ratio(large["sweep_cpu_s"], small["sweep_cpu_s"]), small=small, large=large,
         baseline="the same sweep over the smaller table, in the same run",
         note=f"each due deadline has one PIC contact, so the sweep enqueues {due} notifications; rows are "
-             "bulk-inserted (session.execute(insert(Deadline), rows)); the sweep runs models.deadlines.sweep "
+             "bulk-inserted (session.execute(insert(Deadline), rows)); the sweep runs smartcity.models.deadlines.ops.sweep "
              "in one session and its time includes the commit (the insert's WAL is checkpointed before timing); "
              "sweep_cpu_s is this process's CPU time, less sensitive than wall time to other load on the machine",
         **extra,

@@ -8,8 +8,9 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from smartcity.deployments.demo.receiver import Receiver
+
 from benchmarks.common import Workspace, enroll, figure, log, not_measured, ratio, registry_codes
-from deployments.receiver import Receiver
 
 NOW = datetime(2017, 9, 4, 3, 0, tzinfo=UTC)
 REF = re.compile(r"Ref: (\S+)")
@@ -26,12 +27,11 @@ def refs_of(messages: list[dict]) -> list[str]:
 
 def _prepare(ws: Workspace, url: str, total: int) -> None:
     """A fresh database with `total` pending reminders, due by NOW, to PIC contacts that post to `url`."""
+    from smartcity.models.core.tables import Contact, Region
+    from smartcity.models.deadlines.tables import Notification
+    from smartcity.models.infra.db import session_scope
     from sqlalchemy import insert
     from sqlmodel import select
-
-    from models.db import session_scope
-    from models.deadline_tables import Notification
-    from models.tables import Contact, Region
 
     ws.fresh_db(f"dispatch-{total}")
     enroll(registry_codes(), "bench")
@@ -79,7 +79,7 @@ async def httpx_concurrent(url: str, total: int, concurrency: int) -> float:
 
 
 def _measure_dispatch(total: int) -> tuple[dict, float]:
-    from tasks.notify import dispatch
+    from smartcity.models.notifications.delivery import dispatch
 
     start = time.perf_counter()
     counts = asyncio.run(dispatch(NOW, limit=total))
@@ -87,13 +87,13 @@ def _measure_dispatch(total: int) -> tuple[dict, float]:
 
 
 def run(ws: Workspace, total: int = 1_000) -> dict:
-    """Figure 4: throughput and duplicates of tasks.notify.dispatch, and the httpx baselines."""
+    """Figure 4: throughput and duplicates of smartcity.tasks.notify.dispatch, and the httpx baselines."""
     target = f"0 duplicates and {total}/{total} delivered (no throughput target; ratio to httpx reported)"
     try:
-        from tasks.notify import AppriseSender, dispatch  # noqa: F401 - is the API there at all?
+        from smartcity.models.notifications.delivery import AppriseSender, dispatch  # noqa: F401 - is the API there at all?
     except ImportError as exc:
-        return not_measured(target, f"tasks.notify.dispatch not importable ({exc})")
-    from models.settings import get_settings
+        return not_measured(target, f"smartcity.tasks.notify.dispatch not importable ({exc})")
+    from smartcity.models.infra.settings import get_settings
 
     with Receiver() as rx:
         url, plain = f"{rx.url}/", rx.url.replace("json://", "http://", 1) + "/"
@@ -119,7 +119,7 @@ def run(ws: Workspace, total: int = 1_000) -> dict:
                   f"httpx_concurrency_{concurrency}_s": round(conc_s, 3),
                   f"httpx_concurrency_{concurrency}_per_s": round(conc_n / conc_s, 1)},
         ratio_vs_httpx_same_concurrency=ratio(dispatch_s, conc_s), ratio_vs_httpx_sequential=ratio(dispatch_s, seq_s),
-        note="dispatch = tasks.notify.dispatch (claim with a lease, a fresh Apprise object per message, mark sent), "
+        note="dispatch = smartcity.tasks.notify.dispatch (claim with a lease, a fresh Apprise object per message, mark sent), "
              "called without a flow; the receiver speaks HTTP/1.0, so every POST opens a new connection in all "
              "three variants; Apprise plugins are loaded once before timing",
     )

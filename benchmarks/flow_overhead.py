@@ -29,7 +29,7 @@ async def warm_up(runs: int = 2) -> float:
 
 async def _interleaved(codes: list[str]) -> tuple[list[float], list[float]]:
     """Alternate empty and advance-stage runs, so machine noise lands on both alike."""
-    from flows.advance_stage import advance_stage
+    from smartcity.flows.advance_stage import advance_stage
 
     empty, stage = [], []
     for code in codes:
@@ -68,7 +68,7 @@ def run(ws: Workspace, runs: int = 30) -> dict:
 def _profile(ws: Workspace, runs: int) -> dict:
     """cProfile of `runs` advance-stage runs and `runs` empty runs in this process (the server's side shows as
     socket waits); `watched` counts new TLS contexts, which every new Prefect HTTP client builds."""
-    from flows.advance_stage import advance_stage
+    from smartcity.flows.advance_stage import advance_stage
 
     codes = registry_codes()[:runs]
     ws.fresh_db("flow-overhead-profile")

@@ -14,7 +14,7 @@ TARGET_S = 0.100
 
 def nominees(n: int = 514, seed: int = 2017) -> list:
     """The first `n` registry regions with deterministic synthetic values for the policy's indicators."""
-    from models.selection import DEFAULT_POLICY_PATH, Nominee, SelectionPolicy
+    from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, Nominee, SelectionPolicy
 
     indicators = sorted(SelectionPolicy.from_toml(DEFAULT_POLICY_PATH).weights)
     rng = random.Random(seed)
@@ -40,8 +40,8 @@ def _median_time(fn, runs: int) -> list[float]:
 
 
 def run(n: int = 514, runs: int = 15) -> dict:
-    """Figure 5: median of `runs` calls of `models.selection.score` over `n` nominees."""
-    from models.selection import DEFAULT_POLICY_PATH, SelectionPolicy, score
+    """Figure 5: median of `runs` calls of `smartcity.models.selection.scoring.score` over `n` nominees."""
+    from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, SelectionPolicy, score
 
     policy = SelectionPolicy.from_toml(DEFAULT_POLICY_PATH)
     people = nominees(n)

@@ -15,10 +15,10 @@ TARGET_RATIO = 3.0
 
 def domain_direct(n: int) -> float:
     """(a) plan + advance_many in one process, no Prefect; events stay queued in the outbox."""
-    from models.db import session_scope
-    from models.program import plan_advance
-    from models.stages import Stage
-    from models.transitions import advance_many
+    from smartcity.models.core.program import plan_advance
+    from smartcity.models.core.stages import Stage
+    from smartcity.models.core.transitions import advance_many
+    from smartcity.models.infra.db import session_scope
 
     start = time.perf_counter()
     with session_scope() as session:
@@ -32,7 +32,7 @@ def domain_direct(n: int) -> float:
 
 async def publish_queued(n: int) -> float:
     """Publishing the events (a) left in the outbox, to the same server, timed on its own."""
-    from tasks.events import publish_outbox
+    from smartcity.tasks.events import publish_outbox
 
     start = time.perf_counter()
     published = await publish_outbox()
@@ -43,7 +43,7 @@ async def publish_queued(n: int) -> float:
 
 async def cohort_flow(n: int) -> float:
     """(b) one advance-cohort flow run (tasks per batch of 50, events published after each batch)."""
-    from flows.advance_cohort import advance_cohort
+    from smartcity.flows.advance_cohort import advance_cohort
 
     start = time.perf_counter()
     summary = await advance_cohort("bench", TO, ACTOR)
@@ -54,7 +54,7 @@ async def cohort_flow(n: int) -> float:
 
 async def flow_per_region(codes: list[str]) -> float:
     """(c) one advance-stage flow run per region, one after the other; total seconds for `codes`."""
-    from flows.advance_stage import advance_stage
+    from smartcity.flows.advance_stage import advance_stage
 
     start = time.perf_counter()
     for code in codes:
@@ -112,12 +112,12 @@ def run(ws: Workspace, sizes: tuple[int, ...] = (25, 100, 514), sample: int = 50
         value, "ratio b/a", f"<= {TARGET_RATIO} at N={max(sizes)}", met,
         by_n=by_n, **extra,
         variants={
-            "a": "models.transitions.advance_many in-process (plus plan_advance); queues events in the outbox "
+            "a": "smartcity.models.core.transitions.advance_many in-process (plus plan_advance); queues events in the outbox "
                  "in the same transaction but publishes nothing",
-            "a_plus_publish": "a, then tasks.events.publish_outbox() of those N events to the same server",
-            "b": "flows.advance_cohort.advance_cohort called in-process against the server: tasks per batch "
+            "a_plus_publish": "a, then smartcity.tasks.events.publish_outbox() of those N events to the same server",
+            "b": "smartcity.flows.advance_cohort.advance_cohort called in-process against the server: tasks per batch "
                  "of 50, events published after each batch, report artifacts at the end",
-            "c": f"flows.advance_stage.advance_stage called in-process once per region, sequentially; when N > "
+            "c": f"smartcity.flows.advance_stage.advance_stage called in-process once per region, sequentially; when N > "
                  f"{full_up_to} only the first {sample} regions run and the total is extrapolated linearly "
                  "(c_extrapolated: true)",
         },

@@ -7,10 +7,9 @@ so that the Prefect workers of a work pool, on several machines, share a large c
 from __future__ import annotations
 
 from prefect import flow
-
-from tasks.events import publish_events
-from tasks.runs import add_run_tags, current_flow_run_id
-from tasks.stage import advance_batch
+from smartcity.tasks.events import publish_events
+from smartcity.tasks.runs import add_run_tags, current_flow_run_id
+from smartcity.tasks.stage import advance_batch
 
 
 @flow(name="advance-batch", flow_run_name="advance-batch-{cohort}-to-{to}")

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import pendulum
 from prefect import flow
+from smartcity.models.core.program import plan_advance
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import StageTransition
+from smartcity.models.infra.db import session_scope
+from smartcity.models.infra.settings import get_settings
+from smartcity.tasks.artifacts import load_report, publish_report_artifacts
+from smartcity.tasks.events import publish_events
+from smartcity.tasks.runs import add_run_tags, current_flow_run_id
+from smartcity.tasks.stage import advance_batch
 from sqlmodel import func, select
-
-from models.db import session_scope
-from models.program import plan_advance
-from models.settings import get_settings
-from models.stages import Stage
-from models.tables import StageTransition
-from tasks.artifacts import load_report, publish_report_artifacts
-from tasks.events import publish_events
-from tasks.runs import add_run_tags, current_flow_run_id
-from tasks.stage import advance_batch
 
 
 @flow(name="advance-cohort", flow_run_name="advance-cohort-{cohort}-to-{to}")

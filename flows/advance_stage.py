@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.states import Failed, State
-
-from models.db import session_scope
-from models.events import slug
-from models.program import region_label
-from tasks.events import publish_outbox
-from tasks.runs import add_run_tags, current_flow_run_id
-from tasks.stage import apply_stage_change
+from smartcity.models.core.events import slug
+from smartcity.models.core.program import region_label
+from smartcity.models.infra.db import session_scope
+from smartcity.tasks.events import publish_outbox
+from smartcity.tasks.runs import add_run_tags, current_flow_run_id
+from smartcity.tasks.stage import apply_stage_change
 
 
 def run_labels(region_code: str, to: str, cohort: str | None) -> tuple[str, list[str]]:

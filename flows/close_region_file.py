@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
-
-from models.db import session_scope
-from models.program import close_file, history
-from tasks.events import publish_events
-from tasks.runs import add_run_tags
-from tasks.stage import instant
+from smartcity.models.core.program import close_file, history
+from smartcity.models.infra.db import session_scope
+from smartcity.tasks.events import publish_events
+from smartcity.tasks.runs import add_run_tags
+from smartcity.tasks.stage import instant
 
 
 @flow(name="close-region-file", flow_run_name="close-region-file-{region_code}")

@@ -10,9 +10,8 @@ from __future__ import annotations
 import pendulum
 from prefect import flow
 from prefect.runtime import flow_run
-
-from models.events import slug
-from tasks.artifacts import load_report, publish_report_artifacts, report_path, write_report_file
+from smartcity.models.core.events import slug
+from smartcity.tasks.artifacts import load_report, publish_report_artifacts, report_path, write_report_file
 
 
 def run_name() -> str:

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_markdown_artifact
-
-from models.deadlines import parse_instant
-from tasks.notify import dispatch_notifications, enqueue_reminders, outbox_counts
+from smartcity.models.deadlines.ops import parse_instant
+from smartcity.models.notifications.delivery import outbox_counts
+from smartcity.tasks.notify import dispatch_notifications, enqueue_reminders
 
 ARTIFACT_KEY = "deadline-sweep"
 

@@ -9,9 +9,8 @@ already drafting is left unchanged.
 from __future__ import annotations
 
 from prefect import flow
-
-from flows.advance_stage import stage_change_run
-from models.stages import Stage
+from smartcity.flows.advance_stage import stage_change_run
+from smartcity.models.core.stages import Stage
 
 ACTOR = "system:drafting-setup"
 

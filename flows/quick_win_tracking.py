@@ -8,12 +8,11 @@ falls due in local time, and sends the notice if 08:00 local has already come.
 from __future__ import annotations
 
 from prefect import flow
-
-from models.db import session_scope
-from models.deadlines import announce_deadline
-from tasks.notify import dispatch_notifications
-from tasks.runs import add_run_tags
-from tasks.stage import instant
+from smartcity.models.deadlines.ops import announce_deadline
+from smartcity.models.infra.db import session_scope
+from smartcity.tasks.notify import dispatch_notifications
+from smartcity.tasks.runs import add_run_tags
+from smartcity.tasks.stage import instant
 
 
 @flow(name="quick-win-tracking", flow_run_name="quick-win-tracking-{region_code}")

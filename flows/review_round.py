@@ -23,13 +23,12 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, ValidationError
-
-from models.db import session_scope
-from models.events import slug
-from models.reviews import RUBRIC, find_round
-from tasks.events import publish_events
-from tasks.reviews import publish_pending_board, read_round, record_ui_review
-from tasks.runs import add_run_tags
+from smartcity.models.core.events import slug
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.ops import RUBRIC, find_round
+from smartcity.tasks.events import publish_events
+from smartcity.tasks.reviews import publish_pending_board, read_round, record_ui_review
+from smartcity.tasks.runs import add_run_tags
 
 REVIEW_WINDOW_DAYS = 21.0
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
-
-from models.db import session_scope
-from models.events import slug
-from models.indicators import ILLUSTRATIVE_LABEL, SelectionPlan, plan_selection
-from models.selection import DEFAULT_POLICY_PATH, SelectionPolicy
-from tasks.events import publish_events
-from tasks.runs import add_run_tags, current_flow_run_id
-from tasks.stage import apply_stage_change
+from smartcity.models.core.events import slug
+from smartcity.models.infra.db import session_scope
+from smartcity.models.selection.indicators import ILLUSTRATIVE_LABEL, SelectionPlan, plan_selection
+from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, SelectionPolicy
+from smartcity.tasks.events import publish_events
+from smartcity.tasks.runs import add_run_tags, current_flow_run_id
+from smartcity.tasks.stage import apply_stage_change
 
 
 def artifact_keys(cohort: str) -> tuple[str, str]:

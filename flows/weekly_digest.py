@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
-
-from flows.deadline_sweep import summary_markdown
-from models.deadlines import parse_instant
-from tasks.notify import dispatch_notifications, enqueue_digest, outbox_counts
+from smartcity.flows.deadline_sweep import summary_markdown
+from smartcity.models.deadlines.ops import parse_instant
+from smartcity.models.notifications.delivery import outbox_counts
+from smartcity.tasks.notify import dispatch_notifications, enqueue_digest
 
 ARTIFACT_KEY = "weekly-digest"
 

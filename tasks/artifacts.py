@@ -12,17 +12,16 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-
-from models.db import session_scope
-from models.events import slug
-from models.report_render import (
+from smartcity.models.core.events import slug
+from smartcity.models.infra.db import session_scope
+from smartcity.models.infra.settings import get_settings
+from smartcity.models.reports.data import Report, build_report
+from smartcity.models.reports.render import (
     cohort_progress_percent,
     cohort_table,
     program_board_markdown,
     render,
 )
-from models.reports import Report, build_report
-from models.settings import get_settings
 
 
 def report_path(cohort: str | None, fmt: str = "html") -> Path:

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pendulum
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
+from smartcity.models.core.events import as_prefect_event
+from smartcity.models.core.tables import EventOutbox
+from smartcity.models.infra.db import session_scope
 from sqlalchemy import update
 from sqlmodel import select
-
-from models.db import session_scope
-from models.events import as_prefect_event
-from models.tables import EventOutbox
 
 
 async def publish_outbox(limit: int = 500, max_batches: int = 1000) -> int:

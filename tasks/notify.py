@@ -1,148 +1,15 @@
-"""Deliver the notification outbox through Apprise: claim with a lease, send, then mark.
+"""Tasks of the reminder flows: enqueue the due rungs or the weekly digest, and deliver the outbox.
 
-Exactly-once, as far as a sender can know: a row is sent only by the dispatcher holding its lease,
-marked `sent` only after Apprise reported success, and never claimed again once `sent`. A send that
-times out may still have reached the receiver; it is retried (at-least-once), and its body carries
-`Ref: <dedupe key>` so a receiver can drop the repeat.
-"""
+Each wraps one call of `models.notifications.delivery` and takes ISO instants, so runs stay cheap to
+hash and to retry (dedupe keys make a retry enqueue nothing twice)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-
-from models.db import session_scope
-from models.outbox import apprise_plugin, claim, claimable_ids, mark_failed, mark_sent, message_of, sanitize_error
-from models.settings import Settings, get_settings
-
-
-class SendFailed(Exception):
-    """The channel refused or did not answer; the message is safe to retry."""
-
-
-class Sender(Protocol):
-    """Sends one message to one Apprise URL; raises on failure, returns only when delivered."""
-
-    def send(self, url: str, title: str, body: str) -> None:
-        """Deliver or raise."""
-
-
-class AppriseSender:
-    """The real channel: a fresh Apprise object per message (no shared state, no module-level instance)."""
-
-    def __init__(self, timeout_s: float = 10.0) -> None:
-        self.timeout_s = timeout_s
-
-    def send(self, url: str, title: str, body: str) -> None:
-        """Send through Apprise with bounded network waits; raise SendFailed unless Apprise reports success."""
-        import apprise
-
-        plugin = apprise_plugin(url)  # not apprise's own: that one logs the raw URL at TRACE level
-        if plugin is None:
-            raise SendFailed("the contact's notification URL is not valid")
-        # Bound every socket wait (SMTP uses the connect timeout for all its I/O; HTTP uses both).
-        plugin.socket_connect_timeout = self.timeout_s
-        plugin.socket_read_timeout = self.timeout_s
-        client = apprise.Apprise()
-        client.add(plugin)
-        result = client.notify(title=title, body=body)
-        if not result:
-            problems = [e.message for e in result.logs() if e.level in ("WARNING", "ERROR")]
-            raise SendFailed("; ".join(problems[-2:]) or f"Apprise reported {result.status.name}")
-
-
-@dataclass
-class RecordingSender:
-    """A fake channel for unit tests: records what it was asked to send; `fail(url, title)` decides failures."""
-
-    sent: list[tuple[str, str, str]] = field(default_factory=list)
-    fail: Callable[[str, str], bool] = lambda url, title: False
-
-    def send(self, url: str, title: str, body: str) -> None:
-        """Record, or raise SendFailed when `fail` says so."""
-        if self.fail(url, title):
-            raise SendFailed("recording sender told to fail")
-        self.sent.append((url, title, body))
-
-
-@dataclass(frozen=True)
-class _Run:
-    as_of: datetime
-    sender: Sender
-    settings: Settings
-    clock: Callable[[], datetime]
-    token: str
-
-
-def real_clock() -> datetime:
-    """Wall-clock UTC: leases are about real processes, whatever instant the sweep simulates."""
-    return datetime.now(UTC)
-
-
-async def dispatch(as_of: datetime, sender: Sender | None = None, *, settings: Settings | None = None,
-                   clock: Callable[[], datetime] = real_clock, limit: int = 1000) -> dict[str, int]:
-    """Send every row due by `as_of`, `notify_concurrency` at a time; counts of sent/failed/skipped."""
-    cfg = settings or get_settings()
-    run = _Run(as_of, sender or AppriseSender(cfg.notify_timeout_s), cfg, clock, str(uuid.uuid4()))
-    with session_scope() as session:
-        ids = claimable_ids(session, as_of, clock(), limit)
-    gate = asyncio.Semaphore(cfg.notify_concurrency)
-
-    async def one(nid: int) -> str:
-        async with gate:
-            return await _deliver(run, nid)
-
-    outcome = Counter(await asyncio.gather(*(one(i) for i in ids)))
-    return {"sent": outcome["sent"], "failed": outcome["failed"], "skipped": outcome["skipped"]}
-
-
-async def _deliver(run: _Run, nid: int) -> str:
-    now = run.clock()
-    with session_scope() as session:
-        if not claim(session, nid, as_of=run.as_of, real_now=now, token=run.token,
-                     lease_until=now + timedelta(seconds=run.settings.notify_lease_s)):
-            return "skipped"  # another dispatcher has it, or it was sent or cancelled meanwhile
-        url, subject, body = message_of(session, nid)
-    error = ""
-    attempts = run.settings.notify_attempts
-    for attempt in range(1, attempts + 1):
-        try:
-            await asyncio.to_thread(run.sender.send, url, subject, body)
-        except Exception as exc:  # noqa: BLE001 - any failure of the channel is retryable
-            error = sanitize_error(f"{type(exc).__name__}: {exc}", url)
-            if attempt < attempts:
-                await asyncio.sleep(run.settings.notify_backoff_s * 2 ** (attempt - 1))
-            continue
-        with session_scope() as session:
-            mark_sent(session, nid, tries=attempt, at=run.clock())
-        return "sent"
-    with session_scope() as session:
-        mark_failed(session, nid, token=run.token, tries=attempts, error=error)
-    return "failed"
-
-
-def enqueue_due(now: datetime) -> int:
-    """Run the reminder sweep as of `now` in one transaction; returns rows enqueued."""
-    from models.deadlines import sweep
-
-    with session_scope() as session:
-        return sweep(session, now)
-
-
-def enqueue_week_digest(now: datetime) -> int:
-    """Enqueue the weekly digest of `now`'s week; returns rows enqueued."""
-    from models.deadlines import build_digest
-
-    with session_scope() as session:
-        return build_digest(session, now)
+from smartcity.models.notifications.delivery import dispatch, enqueue_due, enqueue_week_digest
 
 
 @task(name="enqueue-reminders", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
@@ -161,11 +28,3 @@ def enqueue_digest(now_iso: str) -> int:
 async def dispatch_notifications(as_of_iso: str) -> dict[str, int]:
     """Deliver the outbox rows due by an ISO instant through Apprise."""
     return await dispatch(datetime.fromisoformat(as_of_iso))
-
-
-def outbox_counts() -> dict[str, int]:
-    """Rows per status, for summaries."""
-    from models.outbox import status_counts
-
-    with session_scope() as session:
-        return status_counts(session)

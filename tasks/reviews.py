@@ -6,10 +6,15 @@ import pendulum
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-
-from models.db import session_scope
-from models.errors import SmartCityError
-from models.reviews import pending_markdown, pending_reviews, round_status, submission_from_form, submit_review
+from smartcity.models.core.errors import SmartCityError
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.ops import (
+    pending_markdown,
+    pending_reviews,
+    round_status,
+    submission_from_form,
+    submit_review,
+)
 
 PENDING_ARTIFACT_KEY = "reviews-pending"
 

@@ -8,11 +8,10 @@ from datetime import datetime
 import pendulum
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-
-from models.db import session_scope
-from models.errors import BadInput, SmartCityError
-from models.stages import Stage
-from models.transitions import StageChange, advance_many, change_stage
+from smartcity.models.core.errors import BadInput, SmartCityError
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, advance_many, change_stage
+from smartcity.models.infra.db import session_scope
 
 
 def instant(at: str | None) -> datetime:

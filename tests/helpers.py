@@ -6,9 +6,9 @@ import csv
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.db import session_scope
-from models.program import create_cohort, nominate
-from models.regions import parse_regions, read_csv_text, upsert_regions
+from smartcity.models.core.program import create_cohort, nominate
+from smartcity.models.core.regions import parse_regions, read_csv_text, upsert_regions
+from smartcity.models.infra.db import session_scope
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -46,9 +46,9 @@ REVIEWER_POOL = [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Ba
 def drafting_with_reviewers(code: str, pool: list[tuple[str, str, str]]) -> None:
     """`code` alone in cohort 2017, moved to drafting at T0, and `pool` (name, institution, province) added as
     reviewers with ids 1, 2, ... in that order (registry loaded here)."""
-    from models.reviews import add_reviewer
-    from models.stages import Stage
-    from models.transitions import StageChange, change_stage
+    from smartcity.models.core.stages import Stage
+    from smartcity.models.core.transitions import StageChange, change_stage
+    from smartcity.models.reviews.ops import add_reviewer
 
     load_registry()
     cohort_with([code])

@@ -96,7 +96,7 @@ def prefect_server(home: Path, *, database_url: str | None = None, port: int | N
         wait_healthy(api, headers=headers)
         yield api
     finally:
-        from deployments.server import drain_prefect_clients
+        from smartcity.deployments.runtime.server import drain_prefect_clients
 
         drain_prefect_clients()
         os.killpg(proc.pid, signal.SIGTERM)

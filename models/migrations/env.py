@@ -1,19 +1,18 @@
-"""Alembic environment: the target schema is the SQLModel metadata of `models.tables`."""
+"""Alembic environment: the target schema is the SQLModel metadata of `smartcity.models.core.tables`."""
 
 from __future__ import annotations
 
+import smartcity.models.infra.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
+from smartcity.models.infra.db import get_engine
 from sqlmodel import SQLModel
-
-import models.schema  # noqa: F401  (registers every table on SQLModel.metadata)
-from models.db import get_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
 
 
 def run_migrations_online() -> None:
-    """Run against the URL the caller put in the config (see models.migrate)."""
+    """Run against the URL the caller put in the config (see smartcity.models.infra.migrate)."""
     url = config.get_main_option("sqlalchemy.url")
     connectable = config.attributes.get("connection")
     if connectable is not None:

@@ -70,8 +70,7 @@ def test_dispatch_figure_delivers_each_message_once(ws):
 
 def test_dispatch_receiver_counts_duplicates():
     import httpx
-
-    from deployments.receiver import Receiver
+    from smartcity.deployments.demo.receiver import Receiver
 
     with Receiver() as rx:
         for k in ("a", "b", "a"):

@@ -14,15 +14,15 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.deadlines.tables import Notification
+from smartcity.models.infra.db import session_scope
+from smartcity.models.infra.settings import Settings
+from smartcity.models.notifications.delivery import dispatch, enqueue_due
+from smartcity.models.notifications.outbox import add_contact
 from sqlmodel import select
 
-from models.db import session_scope
-from models.deadline_tables import Notification
-from models.outbox import add_contact
-from models.settings import Settings
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
-from tasks.notify import dispatch, enqueue_due
 from tests.clirun import cli_env
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry
@@ -120,7 +120,7 @@ def drafting_with_contacts(urls: list[tuple[str, str]]) -> None:
 
 def sc(*args: str, db_url: str, **env: str) -> subprocess.CompletedProcess:
     """The real CLI (with the deadline commands registered) in a subprocess, no Prefect server."""
-    return subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", *args], capture_output=True,
                           text=True, env=cli_env(db_url, **FAST_ENV, **env), timeout=180, cwd=ROOT)
 
 
@@ -179,7 +179,7 @@ def test_receiver_down_then_up_and_no_secret_anywhere(sqlite_url):
 KILLER = """
 import asyncio, os, signal, sys
 from datetime import datetime
-from tasks.notify import AppriseSender, dispatch
+from smartcity.models.notifications.delivery import AppriseSender, dispatch
 
 class DiesMidway(AppriseSender):
     calls = 0
@@ -248,7 +248,7 @@ def test_http_500_and_slow_receiver_then_recovery(sqlite_url, http):
     sent = {ref for ref, status in statuses().items() if status == "sent"}
     assert sorted(http.refs()) == sorted(sent) and len(sent) == 4  # acknowledged exactly once each
     # Copies that reached the slow receiver after the client gave up carry the same Ref, so a
-    # receiver can drop them: after a timeout, delivery is at-least-once (see tasks/notify.py).
+    # receiver can drop them: after a timeout, delivery is at-least-once (see models/notifications/delivery.py).
     assert {ref_of(b["message"]) for b in http.late} <= sent
 
 

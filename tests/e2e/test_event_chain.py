@@ -10,11 +10,11 @@ from datetime import UTC
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.core.transitions import find_enrollment
+from smartcity.models.infra.db import session_scope
 from sqlmodel import select
 
-from models.db import session_scope
-from models.tables import EventOutbox, StageTransition
-from models.transitions import find_enrollment
 from tests.clirun import smartcity, spawn
 from tests.helpers import cohort_with, load_registry
 
@@ -83,7 +83,7 @@ def test_selected_event_starts_drafting_with_no_further_command(served):
                 row = s.exec(select(EventOutbox).where(EventOutbox.event_id == event_id)).one()
             from datetime import datetime
 
-            from models.events import as_prefect_event
+            from smartcity.models.core.events import as_prefect_event
 
             r = await client._client.post("/events", json=[as_prefect_event(row, datetime.now(UTC))])
             r.raise_for_status()
@@ -113,7 +113,7 @@ def test_selected_event_starts_drafting_with_no_further_command(served):
 
 
 def test_drafting_setup_twice_for_one_event_is_one_effect(sqlite_url, prefect_api):
-    from flows.drafting_setup import drafting_setup
+    from smartcity.flows.drafting_setup import drafting_setup
 
     load_registry()
     cohort_with(["3273"], quota=1)

@@ -6,13 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reports.data import build_report
+from smartcity.models.reports.render import STAGE_COLOURS, render
+from smartcity.models.reviews.tables import MasterplanRound
 
-from models.db import session_scope
-from models.report_render import STAGE_COLOURS, render
-from models.reports import build_report
-from models.review_tables import MasterplanRound
-from models.stages import Stage
-from models.transitions import StageChange, change_stage, find_enrollment
 from tests.browser import ARTIFACTS, run_chromium
 from tests.helpers import ROOT, T0, cohort_with, load_registry, phase1_codes
 

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
+from smartcity.models.core.errors import GuardFailed
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.ops import add_reviewer
 
-from models.db import session_scope
-from models.errors import GuardFailed
-from models.reviews import add_reviewer
-from models.stages import Stage
-from models.transitions import StageChange, change_stage, find_enrollment
 from tests.clirun import Done, cli_env, smartcity
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry, phase1_codes
@@ -24,7 +24,7 @@ APPROVE = "governance=4,branding=3,economy=4,living=5,society=4,environment=3"
 
 def reviews_cli(*args: str, db_url: str) -> Done:
     """`smartcity ARGS` with the review sub-apps registered (the module's own entry point registers them)."""
-    proc = subprocess.run([sys.executable, "-m", "deployments.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", *args], capture_output=True, text=True,
                           env=cli_env(db_url), timeout=120, cwd=ROOT)
     return Done(proc.returncode, proc.stdout, proc.stderr)
 

@@ -15,11 +15,11 @@ from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
+from smartcity.models.core.transitions import find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.tables import Review
 from sqlmodel import select
 
-from models.db import session_scope
-from models.review_tables import Review
-from models.transitions import find_enrollment
 from tests.clirun import cli_env
 from tests.helpers import REVIEWER_POOL, ROOT, drafting_with_reviewers
 
@@ -69,7 +69,7 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
     drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 1, 3)])  # ITB (Jawa Barat) left out
     env = cli_env(sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
     log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([sys.executable, "-m", "deployments.entry", "serve"], env=env, cwd=ROOT,
+    serve = subprocess.Popen([sys.executable, "-m", "smartcity.deployments.cli.entry", "serve"], env=env, cwd=ROOT,
                              stdout=log, stderr=subprocess.STDOUT)
     try:
         async def names() -> set[str]:
@@ -78,7 +78,7 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
 
         wait_for(lambda: "review-round" in asyncio.run(names()), "serve to register the deployments", 90)
         time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
-        submit = subprocess.run([sys.executable, "-m", "deployments.cli", "masterplan", "submit", BANDUNG,
+        submit = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", "masterplan", "submit", BANDUNG,
                                  "--version", "v1", "--actor", "ani", "--reviewers", "3"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert submit.returncode == 0, submit.stderr
@@ -96,7 +96,7 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         assert asyncio.run(resume(run.id, 2)).status == SetStateStatus.ACCEPT
         wait_for(suspended_on_new_key(seen), "the second review to be recorded")
         assert sources() == ["ui", "ui"]
-        last = subprocess.run([sys.executable, "-m", "deployments.cli", "review", "submit", BANDUNG, "--reviewer",
+        last = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", "review", "submit", BANDUNG, "--reviewer",
                                "3", "--scores", "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
                                "--decision", "approve"], env=env, cwd=ROOT, capture_output=True, text=True,
                               timeout=120)

@@ -68,7 +68,7 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
         assert done.code == 0, (args, done.err)
     workers = [start_worker(f"w{i}", "scale", db, api, tmp_path) for i in (1, 2)]
     try:
-        from flows.advance_cohort import advance_cohort
+        from smartcity.flows.advance_cohort import advance_cohort
 
         os.environ["SMARTCITY_DATABASE_URL"] = db
         from tests.conftest import reset_caches

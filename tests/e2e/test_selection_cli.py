@@ -8,8 +8,8 @@ import csv
 import json
 
 import pytest
+from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
 
-from models.selection import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
 from tests.clirun import Done, smartcity
 from tests.conftest import dump_database
 from tests.helpers import cohort_with, load_registry, phase1_codes

@@ -20,8 +20,8 @@ def test_fast_path_prints_exactly_what_the_full_cli_prints(sqlite_url):
     cohort_with(["3273", "7371", "9412"])
     assert smartcity("region", "advance", "7371", "--to", "selected", "--actor", "ani", db_url=sqlite_url).code == 0
     for args in (["status", "--json"], ["status", "--json", "--cohort", "2017"]):
-        fast = run("deployments.entry", *args, db_url=sqlite_url)
+        fast = run("smartcity.deployments.cli.entry", *args, db_url=sqlite_url)
         assert '"7371"' in fast and '"selected"' in fast
-        assert fast == run("deployments.cli", *args, db_url=sqlite_url), args
+        assert fast == run("smartcity.deployments.cli.app", *args, db_url=sqlite_url), args
     unknown = smartcity("status", "--json", "--cohort", "1999", db_url=sqlite_url)
     assert unknown.code == 1 and "does not exist" in unknown.err  # the full CLI answers what the fast path can't

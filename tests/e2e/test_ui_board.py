@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 from prefect import get_client
+from smartcity.flows.cohort_report import cohort_report
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.infra.db import session_scope
 
-from flows.cohort_report import cohort_report
-from models.db import session_scope
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
 from tests.browser import ARTIFACTS, run_chromium
 from tests.helpers import T0, cohort_with, load_registry
 

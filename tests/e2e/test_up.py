@@ -18,7 +18,7 @@ def test_up_serves_the_registry_and_ctrl_c_stops_both(sqlite_url, tmp_path):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     proc = spawn("up", "--port", str(port), db_url=sqlite_url, PREFECT_HOME=str(tmp_path), PREFECT_API_URL=api)
-    from deployments.registry import REGISTRY
+    from smartcity.deployments.runtime.registry import REGISTRY
 
     expected, names = {s.name for s in REGISTRY}, set()
     deadline = time.monotonic() + 150

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.infra.db import session_scope
 from sqlmodel import func, select
 
-from models.db import session_scope
-from models.tables import EventOutbox, StageTransition
 from tests.helpers import cohort_with, load_registry
 
 
@@ -46,7 +46,7 @@ async def events_named(api_client, prefix: str, since) -> list[dict]:
 
 @pytest.mark.slow
 def test_cohort_of_514_is_one_flow_run_with_batched_tasks_and_514_events(sqlite_url, prefect_api):
-    from flows.advance_cohort import advance_cohort
+    from smartcity.flows.advance_cohort import advance_cohort
 
     codes = load_registry()
     cohort_with(codes, name="all-514")

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.infra.db import session_scope
+from smartcity.models.notifications.delivery import AppriseSender
+from smartcity.models.notifications.outbox import add_contact
 
-from models.db import session_scope
-from models.outbox import add_contact
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
-from tasks.notify import AppriseSender
 from tests.helpers import T0, cohort_with, load_registry
 
 SECRET = "FlowS3cret"
@@ -20,8 +20,8 @@ SECRET = "FlowS3cret"
 
 @pytest.mark.slow
 def test_sweep_and_digest_flows_report_without_secrets(sqlite_url, prefect_api, monkeypatch):
-    from flows.deadline_sweep import deadline_sweep
-    from flows.weekly_digest import weekly_digest
+    from smartcity.flows.deadline_sweep import deadline_sweep
+    from smartcity.flows.weekly_digest import weekly_digest
 
     sent: list[str] = []
     monkeypatch.setattr(AppriseSender, "send", lambda self, url, title, body: sent.append(title))

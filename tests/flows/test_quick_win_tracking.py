@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from deployments.receiver import Receiver
-from flows.quick_win_tracking import quick_win_tracking
-from models.db import session_scope
-from models.outbox import add_contact
-from models.review_tables import MasterplanRound
-from models.stages import Stage
-from models.transitions import StageChange, change_stage, find_enrollment
+from smartcity.deployments.demo.receiver import Receiver
+from smartcity.flows.quick_win_tracking import quick_win_tracking
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.notifications.outbox import add_contact
+from smartcity.models.reviews.tables import MasterplanRound
+
 from tests.helpers import T0, cohort_with, load_registry
 
 COMPLETED = datetime(2017, 10, 2, 3, 0, tzinfo=UTC)  # Monday 10:00 WITA

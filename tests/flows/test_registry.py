@@ -7,9 +7,9 @@ import re
 import zoneinfo
 
 import pytest
+from smartcity.deployments.runtime.registry import REGISTRY, to_runner_deployment
+from smartcity.models.core.stages import Stage
 
-from deployments.registry import REGISTRY, to_runner_deployment
-from models.stages import Stage
 from tests.helpers import ROOT
 
 EVENT_LITERAL = re.compile(r"""["'](smartcity\.[a-z_]+\.[a-z_]+)["']""")

@@ -12,12 +12,12 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
+from smartcity.models.core.transitions import find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.ops import submit_masterplan, submit_review
+from smartcity.models.reviews.tables import Review
 from sqlmodel import select
 
-from models.db import session_scope
-from models.review_tables import Review
-from models.reviews import submit_masterplan, submit_review
-from models.transitions import find_enrollment
 from tests.helpers import REVIEWER_POOL, T0, drafting_with_reviewers
 
 BANDUNG = "3273"
@@ -53,7 +53,7 @@ def stage_and_sources() -> tuple[str, list[str]]:
 
 @pytest.mark.slow
 async def test_reviewers_answer_through_the_form_and_the_quorum_completes_the_masterplan(sqlite_url, prefect_api):
-    from flows.review_round import review_round
+    from smartcity.flows.review_round import review_round
 
     first, second = bandung_in_review()
     runner = asyncio.create_task(review_round(BANDUNG, round_no=1, poll_seconds=1))
@@ -82,8 +82,8 @@ async def test_reviewers_answer_through_the_form_and_the_quorum_completes_the_ma
 
 @pytest.mark.slow
 async def test_a_cli_review_that_closes_the_round_releases_the_paused_run(sqlite_url, prefect_api):
-    from deployments.cli_reviews import release_waiting_runs
-    from flows.review_round import review_round
+    from smartcity.deployments.cli.reviews import release_waiting_runs
+    from smartcity.flows.review_round import review_round
 
     (only,) = bandung_in_review(n=1)
     runner = asyncio.create_task(review_round(BANDUNG, round_no=1, poll_seconds=1))

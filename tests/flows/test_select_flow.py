@@ -9,13 +9,13 @@ import json
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from smartcity.models.core.regions import read_csv_text
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.infra.db import session_scope
+from smartcity.models.selection.indicators import known_region_codes, parse_indicators, upsert_indicators
+from smartcity.models.selection.scoring import ILLUSTRATIVE_INDICATORS_PATH
 from sqlmodel import func, select
 
-from models.db import session_scope
-from models.indicators import known_region_codes, parse_indicators, upsert_indicators
-from models.regions import read_csv_text
-from models.selection import ILLUSTRATIVE_INDICATORS_PATH
-from models.tables import EventOutbox, StageTransition
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -30,7 +30,7 @@ async def latest_artifact(key: str):
 
 @pytest.mark.slow
 def test_select_flow_records_decisions_and_publishes_ranking_and_why(sqlite_url, prefect_api):
-    from flows.select_cohort import artifact_keys, select_cohort
+    from smartcity.flows.select_cohort import artifact_keys, select_cohort
 
     load_registry()
     with ILLUSTRATIVE_INDICATORS_PATH.open(encoding="utf-8") as fh:

@@ -7,8 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from models.deadline_policy import (
+from smartcity.models.deadlines.policy import (
     DEFAULT_POLICY_PATH,
     DeadlinePolicy,
     ReminderRung,
@@ -18,7 +17,7 @@ from models.deadline_policy import (
     extend_due,
     rung_send_at,
 )
-from models.workdays import ZONE_ABBREV, is_working_day
+from smartcity.models.deadlines.workdays import ZONE_ABBREV, is_working_day
 
 JKT = "Asia/Jakarta"
 

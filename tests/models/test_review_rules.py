@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from models.errors import BadInput, DomainRefused
-from models.reviews import RUBRIC, Candidate, choose_reviewers, parse_expertise, parse_submission, submission_from_form
+from smartcity.models.core.errors import BadInput, DomainRefused
+from smartcity.models.reviews.ops import (
+    RUBRIC,
+    Candidate,
+    choose_reviewers,
+    parse_expertise,
+    parse_submission,
+    submission_from_form,
+)
 
 GOOD = {k: 4 for k in RUBRIC}
 PROVINCES = ["Jawa Barat", "DKI Jakarta", "Jawa Timur", "Bali", "Papua"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from models.selection import (
+from smartcity.models.selection.scoring import (
     DEFAULT_POLICY_PATH,
     ILLUSTRATIVE_INDICATORS_PATH,
     ISLAND_GROUPS,

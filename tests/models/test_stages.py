@@ -5,8 +5,18 @@ from __future__ import annotations
 import itertools
 import re
 
-from models.guards import GUARDS
-from models.stages import EDGES, MAIN_LINE, TERMINAL, Stage, explain_refusal, find_edge, mermaid, parse_stage
+from smartcity.models.core.guards import GUARDS
+from smartcity.models.core.stages import (
+    EDGES,
+    MAIN_LINE,
+    TERMINAL,
+    Stage,
+    explain_refusal,
+    find_edge,
+    mermaid,
+    parse_stage,
+)
+
 from tests.helpers import ROOT
 
 
@@ -52,4 +62,4 @@ def test_readme_diagram_is_generated_from_the_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.search(r"```mermaid\n(.*?)```", readme, re.DOTALL)
     assert block, "README has no mermaid block"
-    assert block.group(1).strip() == mermaid().strip(), "README diagram is stale: paste models.stages.mermaid()"
+    assert block.group(1).strip() == mermaid().strip(), "README diagram is stale: paste smartcity.models.core.stages.mermaid()"

@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from models.workdays import (
+from smartcity.models.deadlines.workdays import (
     ZONE_ABBREV,
     add_working_days,
     format_local,
@@ -113,7 +112,7 @@ def test_fast_enough_for_a_sweep():
 def test_announcements_wait_for_office_hours():
     from datetime import datetime
 
-    from models.deadlines import first_send_at
+    from smartcity.models.deadlines.ops import first_send_at
 
     monday_10_wita = datetime(2017, 10, 2, 2, 0, tzinfo=UTC)
     assert first_send_at(monday_10_wita, "Asia/Makassar") == monday_10_wita

@@ -27,10 +27,10 @@ PROCESSES, REGIONS = 4, 200
 WORKER = """
 import json, os, random, sys, time
 from datetime import UTC, datetime
-from models.db import get_engine, session_scope
-from models.program import plan_advance
-from models.stages import Stage
-from models.transitions import advance_many
+from smartcity.models.infra.db import get_engine, session_scope
+from smartcity.models.core.program import plan_advance
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import advance_many
 get_engine().connect().close()
 ready, go, cohort, actor, order, workers = sys.argv[1:7]
 open(ready, "w").close()

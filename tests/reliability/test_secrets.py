@@ -24,11 +24,11 @@ import httpx
 import prefect.main  # noqa: F401 - its first import resets the root handlers: do it before caplog attaches
 import pytest
 import sqlalchemy as sa
+from smartcity.deployments.demo.receiver import Receiver
+from smartcity.deployments.demo.story import Story, final_board, play, wib
+from smartcity.models.infra.db import session_scope
+from smartcity.models.notifications.outbox import add_contact
 
-from deployments.demo import Story, final_board, play, wib
-from deployments.receiver import Receiver
-from models.db import session_scope
-from models.outbox import add_contact
 from tests.clirun import smartcity
 from tests.conftest import reset_caches
 from tests.mail import smtp_with_auth
@@ -133,7 +133,7 @@ def receiver():
 
 def add_mail_contacts(smtp) -> None:
     """A coordinator and Bandung's PIC on the SMTP server (the phase-1 regions are loaded first)."""
-    from models.regions import parse_regions, read_csv_text, upsert_regions
+    from smartcity.models.core.regions import parse_regions, read_csv_text, upsert_regions
 
     now = wib("2017-05-02T08:00")
     with session_scope() as s:
@@ -288,7 +288,7 @@ def test_planted_secret_appears_nowhere_after_a_full_demo_cycle(
     story = Story(receiver_url=f"json://{USER}:{secret.quoted}@{host}:{port}", flows=True)
     result = play(story, None, tmp_path / "home")
     board = final_board(story, len(receiver.messages))
-    from tasks.events import publish_outbox
+    from smartcity.tasks.events import publish_outbox
 
     asyncio.run(publish_outbox())  # events of the last domain-level actions, so they are searched too
     contacts = check_database(sqlite_url, secret)

@@ -8,12 +8,12 @@ import json
 from datetime import timedelta
 
 import sqlalchemy as sa
+from smartcity.models.core.audit import record, verify
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.deadlines.ops import extend_deadline, find_deadline
+from smartcity.models.infra.db import session_scope
 
-from models.audit import record, verify
-from models.db import session_scope
-from models.deadlines import extend_deadline, find_deadline
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
 from tests.clirun import smartcity
 from tests.helpers import T0, cohort_with, load_registry
 

@@ -7,12 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
-
-from models.db import get_engine, session_scope
-from models.deadline_policy import default_policy
-from models.deadline_tables import Deadline, DeadlineExtension, Notification
-from models.deadlines import (
+from smartcity.models.core.errors import BadInput, DomainRefused
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.deadlines.ops import (
     _move_pointers,
     complete_milestone,
     due_deadlines,
@@ -21,13 +19,16 @@ from models.deadlines import (
     rung_day,
     sweep,
 )
-from models.errors import BadInput, DomainRefused
-from models.outbox import add_contact
-from models.settings import Settings
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
-from models.workdays import add_working_days, format_local, local_at
-from tasks.notify import RecordingSender, dispatch
+from smartcity.models.deadlines.policy import default_policy
+from smartcity.models.deadlines.tables import Deadline, DeadlineExtension, Notification
+from smartcity.models.deadlines.workdays import add_working_days, format_local, local_at
+from smartcity.models.infra.db import get_engine, session_scope
+from smartcity.models.infra.settings import Settings
+from smartcity.models.notifications.delivery import dispatch
+from smartcity.models.notifications.outbox import add_contact
+from sqlmodel import select
+
+from tests.fakes import RecordingSender
 from tests.helpers import T0, cohort_with, load_registry
 
 BANDUNG, MAKASSAR, MIMIKA = "3273", "7371", "9412"  # WIB, WITA, WIT
@@ -111,8 +112,8 @@ def test_working_days_across_idul_fitri_2017_through_the_db(world):
     with session_scope() as s:
         s.execute(sa.text("DELETE FROM notification"))
     assert d.status == "cancelled"
-    from models.deadlines import open_stage_deadlines
-    from models.tables import Enrollment
+    from smartcity.models.core.tables import Enrollment
+    from smartcity.models.deadlines.ops import open_stage_deadlines
 
     with session_scope() as s:
         enr = s.get(Enrollment, d.enrollment_id)
@@ -174,7 +175,7 @@ def test_each_rung_is_enqueued_once_and_escalation_goes_to_the_escalation_contac
     count = {k: sum(1 for r in seen if r.rung == k) for k in ("T-14", "due", "+1", "+5")}
     assert count == {"T-14": 1, "due": 1, "+1": 2, "+5": 1}
     with session_scope() as s:
-        from models.tables import Contact
+        from smartcity.models.core.tables import Contact
 
         roles = {r.rung: s.get(Contact, r.contact_id).role for r in seen if r.rung in ("T-1", "+5")}
     assert roles == {"T-1": "pic", "+5": "escalation"}
@@ -296,7 +297,7 @@ async def test_a_reminder_with_no_contact_is_kept_listed_and_sent_once_a_contact
     """Nothing is dropped for want of an address: a rung whose role has no contact becomes an 'unaddressed'
     row that the outbox lists; `contacts add` gives the latest one per deadline to the new contact (older
     rungs are superseded, as after downtime) and the next dispatch sends it, once."""
-    from models.outbox import outbox_rows, waiting_for
+    from smartcity.models.notifications.outbox import outbox_rows, waiting_for
 
     cohort_with([SURABAYA], name="no-contacts")
     move(SURABAYA, "selected")

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from smartcity.models.core.errors import BadInput
+from smartcity.models.core.regions import read_csv_text
+from smartcity.models.infra.db import session_scope
+from smartcity.models.selection.indicators import known_region_codes, nominee_pool, parse_indicators, upsert_indicators
+from smartcity.models.selection.scoring import ILLUSTRATIVE_INDICATORS_PATH
+from smartcity.models.selection.tables import IndicatorValue
 from sqlmodel import select
 
-from models.db import session_scope
-from models.errors import BadInput
-from models.indicator_tables import IndicatorValue
-from models.indicators import known_region_codes, nominee_pool, parse_indicators, upsert_indicators
-from models.regions import read_csv_text
-from models.selection import ILLUSTRATIVE_INDICATORS_PATH
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -28,7 +28,7 @@ def import_text(text: str, now=T0) -> dict[str, int]:
 
 
 def values() -> dict[tuple[str, str, int, str], float]:
-    from models.tables import Region
+    from smartcity.models.core.tables import Region
 
     with session_scope() as session:
         rows = session.exec(select(Region.bps_code, IndicatorValue).join(Region)).all()

@@ -7,12 +7,12 @@ import json
 from datetime import date, timedelta
 
 import pytest
-from sqlmodel import select
-
-from models.db import session_scope
-from models.errors import BadInput, DomainRefused, GuardFailed, NotFound
-from models.quickwin_tables import QuickWin, QuickWinEvidence, QuickWinKPI
-from models.quickwins import (
+from smartcity.models.core.errors import BadInput, DomainRefused, GuardFailed, NotFound
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import EventOutbox
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.quickwins.ops import (
     DEFAULT_CHECKLIST,
     add_evidence,
     list_quick_wins,
@@ -20,10 +20,10 @@ from models.quickwins import (
     register_quick_win,
     verify_quick_win,
 )
-from models.review_tables import MasterplanRound
-from models.stages import Stage
-from models.tables import EventOutbox
-from models.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.quickwins.tables import QuickWin, QuickWinEvidence, QuickWinKPI
+from smartcity.models.reviews.tables import MasterplanRound
+from sqlmodel import select
+
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -187,8 +187,8 @@ def test_parse_kpi_refusals(text, message):
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """The real `main` wrapper, with these sub-apps mounted as deployments/cli.py will mount them."""
-    from deployments import cli
+    """The real `main` wrapper, with these sub-apps mounted as deployments/cli/app.py will mount them."""
+    from smartcity.deployments.cli import app as cli
 
     code = cli.main(list(args))
     out, err = capsys.readouterr()

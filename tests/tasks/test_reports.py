@@ -9,24 +9,24 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlmodel import select
-
-from models import reports
-from models.db import session_scope
-from models.deadline_tables import Deadline
-from models.quickwins import register_quick_win
-from models.report_render import (
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import Contact, Region
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.deadlines.tables import Deadline
+from smartcity.models.infra.db import session_scope
+from smartcity.models.quickwins.ops import register_quick_win
+from smartcity.models.reports import data as reports
+from smartcity.models.reports.data import Report, build_report
+from smartcity.models.reports.render import (
     SIMULATED_BANNER,
     cohort_progress_percent,
     cohort_table,
     program_board_markdown,
     render,
 )
-from models.reports import Report, build_report
-from models.review_tables import MasterplanRound, Review, ReviewAssignment, Reviewer
-from models.stages import Stage
-from models.tables import Contact, Region
-from models.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.reviews.tables import MasterplanRound, Review, ReviewAssignment, Reviewer
+from sqlmodel import select
+
 from tests.helpers import REGISTRY, T0, cohort_with, load_registry
 
 BANDUNG, MAKASSAR, MIMIKA, BOGOR = "3273", "7371", "9412", "3271"
@@ -194,7 +194,7 @@ def test_artifact_contents_show_local_deadlines_progress_and_no_secret(history):
 
 
 def test_naive_now_and_unknown_cohort_are_refused(history):
-    from models.errors import BadInput, NotFound
+    from smartcity.models.core.errors import BadInput, NotFound
 
     with session_scope() as s, pytest.raises(BadInput):
         build_report(s, now=NOW.replace(tzinfo=None))
@@ -203,7 +203,7 @@ def test_naive_now_and_unknown_cohort_are_refused(history):
 
 
 def test_cli_report_writes_each_format_and_refuses_bad_input(history, capsys, tmp_path):
-    from deployments import cli
+    from smartcity.deployments.cli import app as cli
 
     for fmt in ("md", "csv", "json", "html"):
         out = tmp_path / f"report.{fmt}"

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.transitions import StageChange, change_stage
+from smartcity.models.deadlines.ops import sweep
+from smartcity.models.deadlines.tables import Deadline, Notification
+from smartcity.models.infra.db import session_scope
+from smartcity.models.notifications.outbox import add_contact
+from smartcity.models.reviews.ops import add_reviewer, submit_masterplan, submit_review
 from sqlmodel import select
 
-from models.db import session_scope
-from models.deadline_tables import Deadline, Notification
-from models.deadlines import sweep
-from models.outbox import add_contact
-from models.reviews import add_reviewer, submit_masterplan, submit_review
-from models.stages import Stage
-from models.transitions import StageChange, change_stage
 from tests.helpers import T0, cohort_with, load_registry
 
 SCORES = {d: {"score": 4} for d in ("governance", "branding", "economy", "living", "society", "environment")}
@@ -56,8 +56,8 @@ def test_review_deadlines_remind_the_reviewer_and_close_with_the_review(db_url):
 
 
 def test_a_reviewer_without_a_contact_gets_the_waiting_reminder_once_one_is_linked(db_url):
-    from models.errors import BadInput
-    from models.reviews import set_reviewer_contact
+    from smartcity.models.core.errors import BadInput
+    from smartcity.models.reviews.ops import set_reviewer_contact
 
     load_registry()
     cohort_with(["7371"])

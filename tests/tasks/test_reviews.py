@@ -6,12 +6,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
-
-from models.db import session_scope
-from models.errors import BadInput, DomainRefused
-from models.review_tables import MasterplanRound, ReviewAssignment
-from models.reviews import (
+from smartcity.models.core.errors import BadInput, DomainRefused
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.reviews.ops import (
     RUBRIC,
     add_reviewer,
     check_quorum,
@@ -21,9 +21,9 @@ from models.reviews import (
     submit_masterplan,
     submit_review,
 )
-from models.stages import Stage
-from models.tables import EventOutbox, StageTransition
-from models.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.reviews.tables import MasterplanRound, ReviewAssignment
+from sqlmodel import select
+
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -209,8 +209,8 @@ def test_submission_needs_drafting_and_a_valid_quorum(drafting):
 
 
 def test_a_deactivated_reviewer_gets_no_new_assignment_and_the_change_is_audited(drafting):
-    from models.reviews import set_reviewer_active
-    from models.tables import AuditRecord
+    from smartcity.models.core.tables import AuditRecord
+    from smartcity.models.reviews.ops import set_reviewer_active
 
     add_pool()  # for Bandung, BPPT (3) and UMN (4) are the picks when everyone is active
     with session_scope() as s:

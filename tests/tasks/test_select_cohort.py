@@ -6,15 +6,21 @@ import csv
 from datetime import timedelta
 
 import pytest
+from smartcity.models.core.errors import BadInput
+from smartcity.models.core.program import status_rows
+from smartcity.models.core.regions import read_csv_text
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.infra.db import session_scope
+from smartcity.models.selection.indicators import (
+    apply_selection,
+    known_region_codes,
+    parse_indicators,
+    plan_selection,
+    upsert_indicators,
+)
+from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH, SelectionPolicy
 from sqlmodel import func, select
 
-from models.db import session_scope
-from models.errors import BadInput
-from models.indicators import apply_selection, known_region_codes, parse_indicators, plan_selection, upsert_indicators
-from models.program import status_rows
-from models.regions import read_csv_text
-from models.selection import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH, SelectionPolicy
-from models.tables import EventOutbox, StageTransition
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -100,8 +106,8 @@ def test_policy_quota_above_cohort_quota_is_refused_before_any_change(cohort_201
 
 
 def test_missing_indicator_follows_the_policy_rule_not_a_silent_zero(cohort_2017):
-    from models.indicator_tables import IndicatorValue
-    from models.tables import Region
+    from smartcity.models.core.tables import Region
+    from smartcity.models.selection.tables import IndicatorValue
 
     with session_scope() as session:  # Kota Bandung loses its readiness value
         bandung = session.exec(select(Region).where(Region.bps_code == "3273")).one()

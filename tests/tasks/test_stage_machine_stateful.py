@@ -12,16 +12,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from smartcity.models.core.errors import DomainRefused
+from smartcity.models.core.program import replay
+from smartcity.models.core.stages import MAIN_LINE, Stage, find_edge
+from smartcity.models.core.tables import Enrollment, StageTransition
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.quickwins.tables import QuickWin
+from smartcity.models.reviews.tables import MasterplanRound
 from sqlmodel import select
 
-from models.db import session_scope
-from models.errors import DomainRefused
-from models.program import replay
-from models.quickwin_tables import QuickWin
-from models.review_tables import MasterplanRound
-from models.stages import MAIN_LINE, Stage, find_edge
-from models.tables import Enrollment, StageTransition
-from models.transitions import StageChange, change_stage, find_enrollment
 from tests.conftest import reset_caches
 from tests.helpers import T0, cohort_with, load_registry
 

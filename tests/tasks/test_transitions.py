@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from smartcity.models.core.audit import GENESIS, chain_hash, transition_content
+from smartcity.models.core.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
+from smartcity.models.core.program import replay
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import Enrollment, EventOutbox, StageTransition
+from smartcity.models.core.transitions import StageChange, advance_many, change_stage, find_enrollment
+from smartcity.models.infra.db import session_scope
+from smartcity.models.quickwins.tables import QuickWin
+from smartcity.models.reviews.tables import MasterplanRound
 from sqlmodel import select
 
-from models.audit import GENESIS, chain_hash, transition_content
-from models.db import session_scope
-from models.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
-from models.program import replay
-from models.quickwin_tables import QuickWin
-from models.review_tables import MasterplanRound
-from models.stages import Stage
-from models.tables import Enrollment, EventOutbox, StageTransition
-from models.transitions import StageChange, advance_many, change_stage, find_enrollment
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
