@@ -83,8 +83,12 @@ def pg_database() -> Iterator[str]:
 def _truncate_pg(url: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        tables = [r[0] for r in conn.execute(sa.text(
-            "select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'"))]
+        tables = [
+            r[0]
+            for r in conn.execute(
+                sa.text("select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")
+            )
+        ]
         if tables:
             conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     engine.dispose()
