@@ -13,8 +13,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from smartcity.models.core.tables import Cohort, EventOutbox, Region
 from sqlmodel import Session
+
+from smartcity.models.core.tables import Cohort, EventOutbox, Region
 
 
 def slug(text: str) -> str:

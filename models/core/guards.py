@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Enrollment
 from smartcity.models.quickwins.tables import QuickWin
 from smartcity.models.reviews.tables import MasterplanRound
-from sqlalchemy import func
-from sqlmodel import Session, select
+from smartcity.models.vocabulary import RoundStatus
 
 Guard = Callable[[Session, Enrollment], "str | None"]
 
@@ -29,15 +31,15 @@ def within_cohort_quota(session: Session, enrollment: Enrollment) -> str | None:
     taken = session.exec(
         select(func.count())
         .select_from(Enrollment)
-        .where(Enrollment.cohort_id == cohort.id, Enrollment.stage.not_in(_never_selected()))
+        .where(Enrollment.cohort_id == cohort.id, col(Enrollment.stage).not_in(_never_selected()))
     ).one()
     if taken >= cohort.quota:
         return f"cohort {cohort.name} has filled its quota of {cohort.quota}"
     return None
 
 
-def _never_selected() -> list[str]:
-    return [Stage.nominated.value, Stage.not_selected.value, Stage.withdrawn.value]
+def _never_selected() -> list[Stage]:
+    return [Stage.nominated, Stage.not_selected, Stage.withdrawn]
 
 
 def review_quorum_approved(session: Session, enrollment: Enrollment) -> str | None:
@@ -45,12 +47,12 @@ def review_quorum_approved(session: Session, enrollment: Enrollment) -> str | No
     latest = session.exec(
         select(MasterplanRound)
         .where(MasterplanRound.enrollment_id == enrollment.id)
-        .order_by(MasterplanRound.round_no.desc())  # type: ignore[attr-defined]
+        .order_by(col(MasterplanRound.round_no).desc())
         .limit(1)
     ).first()
     if latest is None:
         return "no masterplan review round yet (submit the masterplan for review)"
-    if latest.status != "approved":
+    if latest.status != RoundStatus.approved:
         return f"review round {latest.round_no} is {latest.status}, not approved"
     return None
 
@@ -60,8 +62,8 @@ def quick_win_verified(session: Session, enrollment: Enrollment) -> str | None:
     verified = session.exec(
         select(QuickWin.id).where(
             QuickWin.enrollment_id == enrollment.id,
-            QuickWin.verified_at.is_not(None),  # type: ignore[union-attr]
-            QuickWin.verified_by.is_not(None),  # type: ignore[union-attr]
+            col(QuickWin.verified_at).is_not(None),
+            col(QuickWin.verified_by).is_not(None),
         )
     ).first()
     return None if verified else "no verified quick win"

@@ -22,6 +22,17 @@ class Stage(StrEnum):
     withdrawn = "withdrawn"
 
 
+class EdgeKind(StrEnum):
+    """The kind of a move, as recorded in history; `force` is an advance whose soft guard was overridden."""
+
+    advance = "advance"
+    decline = "decline"
+    revise = "revise"
+    withdraw = "withdraw"
+    force = "force"
+    reconsider = "reconsider"
+
+
 #: The main line every region walks, in order.
 MAIN_LINE: tuple[Stage, ...] = (
     Stage.nominated,
@@ -31,8 +42,13 @@ MAIN_LINE: tuple[Stage, ...] = (
     Stage.quick_win_delivered,
 )
 
-#: Stages a region never leaves.
-TERMINAL: frozenset[Stage] = frozenset({Stage.quick_win_delivered, Stage.not_selected, Stage.withdrawn})
+#: Stages a region never leaves: no edge starts there.
+FINAL: frozenset[Stage] = frozenset({Stage.quick_win_delivered, Stage.withdrawn})
+
+#: Stages where a region's file is closed: deadlines, digests, reports, status and the cohort-completed event
+#: treat them as done. not_selected is one, but not FINAL: a decision made on partial data can be
+#: reconsidered (a reasoned edge back to nominated), and the region is then open again.
+TERMINAL: frozenset[Stage] = FINAL | {Stage.not_selected}
 
 
 @dataclass(frozen=True)
@@ -41,21 +57,23 @@ class Edge:
 
     source: Stage
     target: Stage
-    kind: str  # "advance" | "decline" | "revise" | "withdraw"
+    kind: EdgeKind
     guard: str
     needs_reason: bool = False
 
 
 EDGES: tuple[Edge, ...] = (
-    Edge(Stage.nominated, Stage.selected, "advance", "within_cohort_quota"),
-    Edge(Stage.nominated, Stage.not_selected, "decline", "always"),
-    Edge(Stage.selected, Stage.drafting, "advance", "always"),
-    Edge(Stage.drafting, Stage.masterplan_completed, "advance", "review_quorum_approved"),
-    Edge(Stage.masterplan_completed, Stage.quick_win_delivered, "advance", "quick_win_verified"),
+    Edge(Stage.nominated, Stage.selected, EdgeKind.advance, "within_cohort_quota"),
+    Edge(Stage.nominated, Stage.not_selected, EdgeKind.decline, "always"),
+    # A decision made on partial data, reopened with a reason; the region can then be selected again.
+    Edge(Stage.not_selected, Stage.nominated, EdgeKind.reconsider, "always", needs_reason=True),
+    Edge(Stage.selected, Stage.drafting, EdgeKind.advance, "always"),
+    Edge(Stage.drafting, Stage.masterplan_completed, EdgeKind.advance, "review_quorum_approved"),
+    Edge(Stage.masterplan_completed, Stage.quick_win_delivered, EdgeKind.advance, "quick_win_verified"),
     # The only way back: a completed masterplan reopened for drafting, always with a reason.
-    Edge(Stage.masterplan_completed, Stage.drafting, "revise", "always", needs_reason=True),
+    Edge(Stage.masterplan_completed, Stage.drafting, EdgeKind.revise, "always", needs_reason=True),
     *(
-        Edge(s, Stage.withdrawn, "withdraw", "always", needs_reason=True)
+        Edge(s, Stage.withdrawn, EdgeKind.withdraw, "always", needs_reason=True)
         for s in (Stage.nominated, Stage.selected, Stage.drafting, Stage.masterplan_completed)
     ),
 )
@@ -84,26 +102,31 @@ def parse_stage(value: str) -> Stage:
 
 def explain_refusal(source: Stage, target: Stage) -> str:
     """Say why there is no edge, in the coordinator's words."""
-    if source in TERMINAL:
-        return f"{source.value} is final"
+    if source in FINAL:
+        return f"{source} is final"
     if source == target:
-        return f"already {target.value}"
+        return f"already {target}"
+    if source == Stage.not_selected:
+        return (
+            f"cannot go from {source} to {target}: reconsider it first (back to nominated, with a reason: "
+            "`smartcity region reconsider`)"
+        )
     if source in MAIN_LINE and target in MAIN_LINE:
         i, j = MAIN_LINE.index(source), MAIN_LINE.index(target)
         if j > i + 1:
-            return f"cannot skip from {source.value} to {target.value} (next is {MAIN_LINE[i + 1].value})"
+            return f"cannot skip from {source} to {target} (next is {MAIN_LINE[i + 1]})"
         if j < i:
-            return f"cannot go back from {source.value} to {target.value} without a revise edge"
-    return f"no edge from {source.value} to {target.value}"
+            return f"cannot go back from {source} to {target} without a revise edge"
+    return f"no edge from {source} to {target}"
 
 
 def mermaid() -> str:
     """The state diagram, generated from the edge table so it cannot drift."""
     lines = ["stateDiagram-v2", "    [*] --> nominated"]
     for e in EDGES:
-        label = e.guard if e.kind == "advance" else f"{e.kind}: {e.guard}"
+        label = e.guard if e.kind == EdgeKind.advance else f"{e.kind}: {e.guard}"
         if e.needs_reason:
             label += " + reason"
-        lines.append(f"    {e.source.value} --> {e.target.value}: {label}")
-    lines += [f"    {s.value} --> [*]" for s in sorted(TERMINAL)]
+        lines.append(f"    {e.source} --> {e.target}: {label}")
+    lines += [f"    {s} --> [*]" for s in sorted(FINAL)]
     return "\n".join(lines)

@@ -9,6 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
 
+from smartcity.models.core.stages import EdgeKind, Stage
+from smartcity.models.infra.db import enum_field
+from smartcity.models.vocabulary import Role
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend; naive values are refused, never guessed."""
@@ -86,7 +90,7 @@ class Enrollment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cohort_id: int = Field(foreign_key="cohort.id")
     region_id: int = Field(foreign_key="region.id", index=True)
-    stage: str = Field(max_length=32)
+    stage: Stage = enum_field(Stage, 32)
     version: int = 0
     entered_stage_at: datetime = utc_column()
 
@@ -102,9 +106,9 @@ class StageTransition(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
     version: int  # the enrollment's version after this move
-    from_stage: str = Field(max_length=32)
-    to_stage: str = Field(max_length=32)
-    kind: str = Field(max_length=16)
+    from_stage: Stage = enum_field(Stage, 32)
+    to_stage: Stage = enum_field(Stage, 32)
+    kind: EdgeKind = enum_field(EdgeKind, 16)
     actor: str = Field(max_length=200)
     reason: str | None = Field(default=None, max_length=2000)
     occurred_at: datetime = utc_column()
@@ -118,13 +122,15 @@ class Contact(SQLModel, table=True):
     """Who gets told: a region's PIC, a coordinator, a reviewer or an escalation contact."""
 
     id: int | None = Field(default=None, primary_key=True)
-    role: str = Field(max_length=20, index=True)  # pic | coordinator | reviewer | escalation
+    role: Role = enum_field(Role, 20, index=True)
     name: str = Field(max_length=200)
     region_id: int | None = Field(default=None, foreign_key="region.id", index=True)
     # Apprise URLs carry tokens and passwords: only the notifier reads this column in clear.
     apprise_url: str = Field(max_length=2000)
     language: str = Field(default="id", max_length=2)
     created_at: datetime = utc_column()
+    # A removed contact stays (deactivated) so the messages once sent to it still name it in the audit trail.
+    active: bool = True
 
 
 class EventOutbox(SQLModel, table=True):

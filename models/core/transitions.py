@@ -5,22 +5,33 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
 
 from smartcity.models.core import events
 from smartcity.models.core.audit import GENESIS, chain_hash, transition_content
-from smartcity.models.core.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
+from smartcity.models.core.enrollments import find_enrollment
+from smartcity.models.core.errors import (
+    BadInput,
+    GuardFailed,
+    InvalidTransition,
+    NotEnrolled,
+    ReasonRequired,
+    StaleVersion,
+)
 from smartcity.models.core.guards import GUARDS
-from smartcity.models.core.stages import TERMINAL, Edge, Stage, explain_refusal, find_edge
+from smartcity.models.core.stages import TERMINAL, Edge, EdgeKind, Stage, explain_refusal, find_edge
 from smartcity.models.core.tables import Cohort, Enrollment, Region, StageTransition
 from smartcity.models.deadlines.ops import open_stage_deadlines
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from smartcity.models.infra.db import row_id, rows_matched
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StageChange:
-    """What the caller asked for."""
+    """What the caller asked for: built once at the edge (CLI, flow, review, selection) and passed whole."""
 
     region_code: str
     to: Stage
@@ -31,6 +42,14 @@ class StageChange:
     idempotency_key: str | None = None
     flow_run_id: str | None = None
     force: bool = False  # override a soft guard (FORCEABLE); needs a reason, recorded as kind "force"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, for a copy with changes (`StageChange(**{**c.as_dict(), ...})`)."""
+        return asdict(self)
+
+    def flow_parameters(self) -> dict[str, Any]:
+        """The advance-stage flow's parameters (the run id is the flow's own)."""
+        return {k: v for k, v in asdict(self).items() if k != "flow_run_id"}
 
 
 #: Guards a coordinator may override with a reason. Review approval and quick-win verification never.
@@ -43,47 +62,14 @@ class ChangeResult:
 
     status: str
     region_code: str
-    from_stage: str
-    to_stage: str
+    from_stage: Stage
+    to_stage: Stage
     version: int
     transition_id: int | None = None
 
     def as_dict(self) -> dict:
         """Plain dict for JSON output and flow results."""
         return asdict(self)
-
-
-def find_enrollment(session: Session, region_code: str, cohort: str | None = None, *,
-                    lock: bool = False) -> Enrollment:
-    """The region's enrollment in `cohort`, or its one enrollment that is still open.
-
-    `lock` takes the enrollment's row lock for the rest of the transaction (PostgreSQL `FOR UPDATE`):
-    a concurrent writer of the same region is waited for and its committed row is what we read, so a
-    lost race shows as a stale version, never as a guard judged on half-old data. SQLite needs no
-    row lock: `BEGIN IMMEDIATE` already lets one writer in at a time (FOR UPDATE renders as nothing).
-    """
-    region = session.exec(select(Region).where(Region.bps_code == region_code)).first()
-    if region is None:
-        raise NotEnrolled(f"region {region_code}: not in the registry")
-    query = select(Enrollment, Cohort).join(Cohort).where(Enrollment.region_id == region.id)
-    if cohort is not None:
-        query = query.where(Cohort.name == cohort)
-    rows = session.exec(query).all()
-    if cohort is None and len(rows) > 1:
-        rows = [r for r in rows if r[0].stage not in TERMINAL] or rows
-    if not rows:
-        where = f" in cohort {cohort}" if cohort else ""
-        raise NotEnrolled(f"region {region_code} ({region.name}) is not enrolled{where}")
-    if len(rows) > 1:
-        names = ", ".join(c.name for _, c in rows)
-        raise NotEnrolled(f"region {region_code} is open in several cohorts ({names}): pass --cohort")
-    enrollment = rows[0][0]
-    if lock:
-        enrollment = session.exec(
-            select(Enrollment).where(Enrollment.id == enrollment.id).with_for_update()
-            .execution_options(populate_existing=True)
-        ).one()
-    return enrollment
 
 
 def change_stage(session: Session, request: StageChange, *, now: datetime) -> ChangeResult:
@@ -115,68 +101,78 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
         if done is not None:
             return _duplicate(req, done)
     enr = find_enrollment(session, req.region_code, req.cohort, lock=True)
-    source = Stage(enr.stage)
+    source = enr.stage
     if req.expected_version is not None and enr.version != req.expected_version:
         raise StaleVersion(
             f"region {req.region_code}: changed by someone else (version {enr.version}, "
-            f"you had {req.expected_version}); now {source.value}"
+            f"you had {req.expected_version}); now {source}"
         )
     if source == req.to and req.expected_version is None:
-        return ChangeResult("unchanged", req.region_code, source.value, source.value, enr.version)
+        return ChangeResult("unchanged", req.region_code, source, source, enr.version)
     edge = find_edge(source, req.to)
     if edge is None:
         raise InvalidTransition(f"region {req.region_code}: {explain_refusal(source, req.to)}")
     if edge.needs_reason and not (req.reason or "").strip():
-        raise InvalidTransition(f"region {req.region_code}: {edge.kind} to {req.to.value} needs a reason")
+        raise ReasonRequired(f"region {req.region_code}: {edge.kind} to {req.to} needs a reason (--reason)")
     kind = _guarded_kind(session, enr, req, edge, source)
     version = _bump(session, enr, req, now)
     row = _record(session, enr, req, kind, source, version, now)
     _emit(session, enr, row)
-    open_stage_deadlines(session, enr, row.to_stage, now, actor=row.actor, advanced=row.kind == "advance")
-    return ChangeResult("applied", req.region_code, source.value, req.to.value, version, row.id)
+    open_stage_deadlines(session, enr, row.to_stage, now, actor=row.actor, advanced=row.kind == EdgeKind.advance)
+    return ChangeResult("applied", req.region_code, source, req.to, version, row.id)
 
 
-def _guarded_kind(session: Session, enr: Enrollment, req: StageChange, edge: Edge, source: Stage) -> str:
+def _guarded_kind(session: Session, enr: Enrollment, req: StageChange, edge: Edge, source: Stage) -> EdgeKind:
     """The edge's kind when its guard passes; "force" when a coordinator overrides a soft guard."""
     failure = GUARDS[edge.guard](session, enr)
     if failure is None:
         return edge.kind
-    where = f"region {req.region_code}: {source.value} -> {req.to.value}"
+    where = f"region {req.region_code}: {source} -> {req.to}"
     if not req.force:
         raise GuardFailed(f"{where} refused by guard {edge.guard}: {failure}")
     if edge.guard not in FORCEABLE:
         raise GuardFailed(f"{where}: guard {edge.guard} cannot be forced ({failure})")
     if not (req.reason or "").strip():
-        raise InvalidTransition(f"{where}: a forced change needs a reason")
-    return "force"
+        raise ReasonRequired(f"{where}: a forced change needs a reason (--reason)")
+    return EdgeKind.force
 
 
 def _bump(session: Session, enr: Enrollment, req: StageChange, now: datetime) -> int:
     """Compare-and-set on the version: the database, not this process, decides who wins."""
     res = session.execute(
         update(Enrollment)
-        .where(Enrollment.id == enr.id, Enrollment.version == enr.version)
-        .values(stage=req.to.value, version=enr.version + 1, entered_stage_at=now)
+        .where(col(Enrollment.id) == enr.id, col(Enrollment.version) == enr.version)
+        .values(stage=req.to, version=enr.version + 1, entered_stage_at=now)
         .execution_options(synchronize_session=False)
     )
-    if res.rowcount != 1:
+    if rows_matched(res) != 1:
         raise StaleVersion(f"region {req.region_code}: changed by someone else while advancing")
     return enr.version + 1
 
 
-def _record(session: Session, enr: Enrollment, req: StageChange, kind: str, source: Stage,
-            version: int, now: datetime) -> StageTransition:
+def _record(
+    session: Session, enr: Enrollment, req: StageChange, kind: EdgeKind, source: Stage, version: int, now: datetime
+) -> StageTransition:
     prev = session.exec(
         select(StageTransition.row_hash)
         .where(StageTransition.enrollment_id == enr.id)
-        .order_by(StageTransition.version.desc())  # type: ignore[attr-defined]
+        .order_by(col(StageTransition.version).desc())
         .limit(1)
     ).first()
-    key = req.idempotency_key or f"{enr.id}:v{version}:{req.to.value}"
+    key = req.idempotency_key or f"{enr.id}:v{version}:{req.to}"
     row = StageTransition(
-        enrollment_id=enr.id, version=version, from_stage=source.value, to_stage=req.to.value,
-        kind=kind, actor=req.actor.strip(), reason=req.reason, occurred_at=now,
-        flow_run_id=req.flow_run_id, idempotency_key=key, prev_hash=prev or GENESIS, row_hash="",
+        enrollment_id=row_id(enr),
+        version=version,
+        from_stage=source,
+        to_stage=req.to,
+        kind=kind,
+        actor=req.actor.strip(),
+        reason=req.reason,
+        occurred_at=now,
+        flow_run_id=req.flow_run_id,
+        idempotency_key=key,
+        prev_hash=prev or GENESIS,
+        row_hash="",
     )
     row.row_hash = chain_hash(row.prev_hash, transition_content(row))
     session.add(row)
@@ -189,31 +185,47 @@ def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
     cohort = session.get(Cohort, enr.cohort_id)
     assert region is not None and cohort is not None
     payload = {
-        "region_code": region.bps_code, "occurred_at": row.occurred_at.isoformat(),
-        "from": row.from_stage, "to": row.to_stage, "kind": row.kind, "actor": row.actor,
-        "reason": row.reason, "version": row.version, "cohort": cohort.name,
-        "province": region.province, "transition_id": row.id,
+        "region_code": region.bps_code,
+        "occurred_at": row.occurred_at.isoformat(),
+        "from": row.from_stage,
+        "to": row.to_stage,
+        "kind": row.kind,
+        "actor": row.actor,
+        "reason": row.reason,
+        "version": row.version,
+        "cohort": cohort.name,
+        "province": region.province,
+        "transition_id": row.id,
     }
     events.enqueue(
-        session, key=f"transition:{row.id}:{row.idempotency_key}", event=f"smartcity.region.{row.to_stage}",
+        session,
+        key=f"transition:{row.id}:{row.idempotency_key}",
+        event=f"smartcity.region.{row.to_stage}",
         resource=events.region_resource(region, **{"smartcity.stage": row.to_stage}),
-        related=events.related_for(region, cohort), payload=payload, occurred_at=row.occurred_at,
+        related=events.related_for(region, cohort),
+        payload=payload,
+        occurred_at=row.occurred_at,
     )
-    if Stage(row.to_stage) in TERMINAL and _cohort_finished(session, cohort):
+    if row.to_stage in TERMINAL and _cohort_finished(session, cohort):
         events.enqueue(
-            session, key=f"cohort-completed:{cohort.id}", event="smartcity.cohort.completed",
-            resource={"prefect.resource.id": f"smartcity.cohort.{events.slug(cohort.name)}",
-                      "prefect.resource.name": cohort.name},
-            related=[], payload={"cohort": cohort.name, "occurred_at": row.occurred_at.isoformat()},
+            session,
+            key=f"cohort-completed:{cohort.id}",
+            event="smartcity.cohort.completed",
+            resource={
+                "prefect.resource.id": f"smartcity.cohort.{events.slug(cohort.name)}",
+                "prefect.resource.name": cohort.name,
+            },
+            related=[],
+            payload={"cohort": cohort.name, "occurred_at": row.occurred_at.isoformat()},
             occurred_at=row.occurred_at,
         )
 
 
 def _cohort_finished(session: Session, cohort: Cohort) -> bool:
     open_count = session.exec(
-        select(func.count()).select_from(Enrollment).where(
-            Enrollment.cohort_id == cohort.id, Enrollment.stage.not_in([s.value for s in TERMINAL])
-        )
+        select(func.count())
+        .select_from(Enrollment)
+        .where(Enrollment.cohort_id == cohort.id, col(Enrollment.stage).not_in(sorted(TERMINAL)))
     ).one()
     return open_count == 0
 
@@ -234,8 +246,17 @@ def _after_race(session: Session, req: StageChange) -> ChangeResult:
     raise StaleVersion(f"region {req.region_code}: changed by someone else while advancing")
 
 
-def advance_many(session: Session, *, cohort: str, items: list[tuple[str, int]], to: Stage, actor: str,
-                 reason: str | None, now: datetime, flow_run_id: str | None = None) -> dict[str, list]:
+def advance_many(
+    session: Session,
+    *,
+    cohort: str,
+    items: list[tuple[str, int]],
+    to: Stage,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    flow_run_id: str | None = None,
+) -> dict[str, list]:
     """Advance many regions, each in its own transaction; sort outcomes into applied/unchanged/refused.
 
     `items` holds (bps_code, version seen when planning). A region that someone else already moved
@@ -243,17 +264,25 @@ def advance_many(session: Session, *, cohort: str, items: list[tuple[str, int]],
     """
     out: dict[str, list] = {"applied": [], "unchanged": [], "refused": []}
     for code, version in items:
-        request = StageChange(code, to, actor, reason, cohort, expected_version=version,
-                              idempotency_key=f"cohort:{cohort}:{code}:v{version}->{to.value}",
-                              flow_run_id=flow_run_id)
+        request = StageChange(
+            region_code=code,
+            to=to,
+            actor=actor,
+            reason=reason,
+            cohort=cohort,
+            expected_version=version,
+            flow_run_id=flow_run_id,
+            idempotency_key=f"cohort:{cohort}:{code}:v{version}->{to}",
+        )
         try:
             result = change_stage(session, request, now=now)
             out["applied" if result.status == "applied" else "unchanged"].append(code)
         except StaleVersion as exc:
             current = find_enrollment(session, code, cohort)
             session.rollback()
-            (out["unchanged"] if current.stage == to.value else out["refused"]).append(
-                code if current.stage == to.value else f"{code}: {exc}")
+            (out["unchanged"] if current.stage == to else out["refused"]).append(
+                code if current.stage == to else f"{code}: {exc}"
+            )
         except (InvalidTransition, GuardFailed, NotEnrolled) as exc:
             out["refused"].append(f"{code}: {exc}")
     return out

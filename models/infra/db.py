@@ -4,13 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from sqlalchemy import String, event
+from sqlalchemy.engine import CursorResult, Dialect, Engine, Result
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, create_engine
 
 from smartcity.models.infra.settings import get_settings, normalise_url
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+
+
+class EnumText(TypeDecorator[StrEnum]):
+    """A VARCHAR(length) column holding a StrEnum: stores the member's value, loads the member back.
+
+    The schema stays a plain VARCHAR of the same length (no database enum type, so no migration, and
+    old rows read as before). A value outside the enum is refused on write, and a stray one in the
+    database fails loudly on read instead of flowing on as an unknown string.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int) -> None:
+        super().__init__(length=length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        """The member's value; a plain string is checked against the enum first."""
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        """The member for a stored value."""
+        return None if value is None else self.enum(value)
+
+    @property
+    def python_type(self) -> type[StrEnum]:
+        """The enum class (what SQLAlchemy and SQLModel report for the column)."""
+        return self.enum
 
 
 def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
@@ -31,6 +64,34 @@ def _begin_immediate(conn: Any) -> None:
     # Take the write lock at BEGIN: a deferred transaction that reads, then writes, fails with
     # SQLITE_BUSY_SNAPSHOT under WAL instead of waiting on the busy timeout.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def enum_field(enum: type[StrEnum], length: int, **field: Any) -> Any:
+    """A SQLModel field stored as VARCHAR(length) through `EnumText` (other Field arguments pass through)."""
+    return Field(sa_type=EnumText(enum, length), **field)
+
+
+class HasId(Protocol):
+    """A table row with an autoincrement primary key (None until the row is flushed)."""
+
+    id: int | None
+
+
+def row_id(row: HasId) -> int:
+    """The id of a row that is in the database (flushed or loaded); an unflushed row is a bug, said loudly."""
+    if row.id is None:
+        raise RuntimeError(f"{type(row).__name__} has no id yet: flush the session first")
+    return row.id
+
+
+def rows_matched(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run through `Session.execute` matched.
+
+    SQLModel types `Session.execute` as returning a plain `Result`; for DML it is a `CursorResult`,
+    the only kind with a `rowcount`."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} has no row count: not the result of an UPDATE or DELETE")
+    return result.rowcount
 
 
 _ENGINES: dict[str, Engine] = {}  # a cache filled on first use, never at import

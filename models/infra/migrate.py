@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 from alembic import command
 from alembic.config import Config
+
 from smartcity.models import MIGRATIONS_DIR
 from smartcity.models.infra.settings import get_settings, normalise_url
 

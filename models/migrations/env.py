@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import smartcity.models.infra.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from alembic import context
-from smartcity.models.infra.db import get_engine
 from sqlmodel import SQLModel
+
+import smartcity.models.infra.schema  # noqa: F401  (registers every table on SQLModel.metadata)
+from smartcity.models.infra.db import get_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -23,8 +24,7 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_type=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -56,17 +56,29 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_reviewer_conflict_region_id"), ["region_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_reviewer_conflict_reviewer_id"), ["reviewer_id"], unique=False)
 
-    for table, extra, unique_name in (
-        ("review_assignment", [sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
-                               sa.Column("why", sa.String(length=500), nullable=False)],
-         "uq_assignment_round_reviewer"),
-        ("review", [sa.Column("scores", sa.JSON(), nullable=False),
-                    sa.Column("decision", sa.String(length=10), nullable=False),
-                    sa.Column("comment", sa.String(length=2000), nullable=True),
-                    sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
-                    sa.Column("source", sa.String(length=8), nullable=False)],
-         "uq_review_round_reviewer"),
-    ):
+    # Typed so the checker sees a list of columns, not `object`, in `*extra` below.
+    child_tables: tuple[tuple[str, list[sa.Column], str], ...] = (
+        (
+            "review_assignment",
+            [
+                sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
+                sa.Column("why", sa.String(length=500), nullable=False),
+            ],
+            "uq_assignment_round_reviewer",
+        ),
+        (
+            "review",
+            [
+                sa.Column("scores", sa.JSON(), nullable=False),
+                sa.Column("decision", sa.String(length=10), nullable=False),
+                sa.Column("comment", sa.String(length=2000), nullable=True),
+                sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+                sa.Column("source", sa.String(length=8), nullable=False),
+            ],
+            "uq_review_round_reviewer",
+        ),
+    )
+    for table, extra, unique_name in child_tables:
         op.create_table(
             table,
             sa.Column("id", sa.Integer(), nullable=False),

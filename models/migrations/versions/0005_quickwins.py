@@ -69,6 +69,13 @@ def downgrade() -> None:
     op.drop_table("quick_win_kpi")
     with op.batch_alter_table("quick_win", schema=None) as batch_op:
         batch_op.drop_constraint("ck_quick_win_budget_nonneg", type_="check")
-        for column in ("verification_checklist", "registered_by", "registered_at", "start_date",
-                       "budget_idr", "dimension", "description"):
+        for column in (
+            "verification_checklist",
+            "registered_by",
+            "registered_at",
+            "start_date",
+            "budget_idr",
+            "dimension",
+            "description",
+        ):
             batch_op.drop_column(column)
