@@ -2,116 +2,110 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import difflib
 import re
 import zoneinfo
-from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from functools import cache
 
-from smartcity.models.core.errors import BadInput
-from smartcity.models.core.tables import Region, RegionBase
+from pydantic import ValidationInfo, field_validator
 from sqlmodel import Session, select
 
-REQUIRED = ("bps_code", "name", "type", "province", "timezone")
+from smartcity.models.core.errors import BadInput, NotFound
+from smartcity.models.core.tables import Region, RegionBase
+from smartcity.models.infra.csvfile import MAX_BYTES, CsvRow, csv_header, read_csv_text, read_rows
+
+__all__ = [
+    "INDONESIAN_ZONES",
+    "MAX_BYTES",
+    "TYPES",
+    "RegionRow",
+    "parse_regions",
+    "read_csv_text",
+    "resolve_region",
+    "upsert_regions",
+]
+
 TYPES = ("kota", "kabupaten")
 #: Keppres 41/1987: WIB, WITA, WIT. Pontianak is WIB too.
 INDONESIAN_ZONES = ("Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura")
-MAX_BYTES = 5 * 1024 * 1024
 _CODE = re.compile(r"^[1-9][0-9]{3}$")
 _POPULATION_COLUMN = re.compile(r"^population(_\d{4})?$")
 
 
-def read_csv_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
-    """Read a CSV file as UTF-8 (a BOM is accepted), refusing huge, empty or mis-encoded files."""
-    if not path.is_file():
-        raise BadInput(f"{path}: no such file")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise BadInput(f"{path}: {size} bytes is over the {max_bytes} byte limit for an import")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInput(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
-    if not text.strip():
-        raise BadInput(f"{path}: the file is empty")
-    if "\x00" in text:
-        raise BadInput(f"{path}: contains NUL bytes; not a text CSV")
-    csv.field_size_limit(max(csv.field_size_limit(), max_bytes))  # else csv.Error (a traceback) past 128 KiB
-    return text
+class RegionRow(CsvRow):
+    """One line of a region file: bps_code,name,type,province,timezone[,population or population_YYYY]."""
+
+    bps_code: str
+    name: str
+    type: str
+    province: str
+    timezone: str
+    population: int | None = None
+
+    @field_validator("bps_code")
+    @classmethod
+    def _four_digits(cls, code: str) -> str:
+        """A BPS code of a kabupaten/kota: four digits, not starting with 0."""
+        if not _CODE.match(code):
+            raise ValueError(f"bad bps_code {code!r} (4 digits)")
+        return code
+
+    @field_validator("type")
+    @classmethod
+    def _kota_or_kabupaten(cls, rtype: str) -> str:
+        """'kota' or 'kabupaten', in any case."""
+        if rtype.lower() not in TYPES:
+            raise ValueError(f"unknown type {rtype!r} (kota or kabupaten)")
+        return rtype.lower()
+
+    @field_validator("timezone")
+    @classmethod
+    def _indonesian_zone(cls, tz: str) -> str:
+        """One of Indonesia's IANA zones."""
+        if tz not in INDONESIAN_ZONES:
+            raise ValueError(f"{'non-Indonesian' if tz in _iana_zones() else 'unknown IANA'} timezone {tz!r}")
+        return tz
+
+    @field_validator("name", "province")
+    @classmethod
+    def _printable(cls, text: str, info: ValidationInfo) -> str:
+        """Printable text of at most 200 characters."""
+        if len(text) > 200 or any(not ch.isprintable() for ch in text):
+            raise ValueError(f"{info.field_name} has control characters or is over 200 characters")
+        return text
+
+    @field_validator("population", mode="before")
+    @classmethod
+    def _whole_number(cls, raw: object) -> int:
+        """ASCII digits only: str.isdigit() and int() would also take '²' or '٣٤'."""
+        text = str(raw)
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(f"population {text!r} is not a whole number")
+        return int(text)
+
+    def row_key(self) -> str:
+        """One row per BPS code."""
+        return self.bps_code
+
+    def duplicate_of(self, first_line: int) -> str:
+        """The problem of a second row for the same code."""
+        return f"duplicate bps_code {self.bps_code} (first on line {first_line})"
 
 
-def collect_valid(numbered_rows: Iterable[tuple[int, dict]], parse: Callable[[dict], tuple[Any, list[str]]], *,
-                  key: Callable[[Any], Hashable], duplicate: Callable[[Any, int], str]) -> tuple[list, list[str]]:
-    """Parse every row of an all-or-nothing import: (valid rows, 'line N: problem' for every bad one).
-
-    A row whose key repeats an earlier valid row's is bad too (`duplicate` says so, naming that line)."""
-    valid: list = []
-    errors: list[str] = []
-    seen: dict[Hashable, int] = {}
-    for lineno, row in numbered_rows:
-        parsed, problems = parse(row)
-        if parsed is not None and key(parsed) in seen:
-            problems.append(duplicate(parsed, seen[key(parsed)]))
-        if problems:
-            errors += [f"line {lineno}: {p}" for p in problems]
-        elif parsed is not None:
-            seen[key(parsed)] = lineno
-            valid.append(parsed)
-    return valid, errors
+@cache
+def _iana_zones() -> frozenset[str]:
+    """Every zone name the system knows (read once: it walks the zoneinfo tree)."""
+    return frozenset(zoneinfo.available_timezones())
 
 
 def parse_regions(text: str, source: str = "input") -> list[RegionBase]:
     """Validate every row; raise BadInput listing every bad line, or return all regions."""
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in REQUIRED if c not in header]
-    if missing:
-        raise BadInput(f"{source}: missing column(s) {', '.join(missing)} (need {','.join(REQUIRED)})")
-    pop_cols = [h for h in header if _POPULATION_COLUMN.match(h)]
+    pop_cols = [h for h in csv_header(text) if _POPULATION_COLUMN.match(h)]
     if len(pop_cols) > 1:
         raise BadInput(f"{source}: several population columns ({', '.join(pop_cols)}); keep one")
-    reader.fieldnames = header
-    pop_col = pop_cols[0] if pop_cols else None
-    regions, errors = collect_valid(
-        enumerate(reader, start=2), lambda row: _parse_row(row, pop_col), key=lambda r: r.bps_code,
-        duplicate=lambda r, first: f"duplicate bps_code {r.bps_code} (first on line {first})")
-    if errors:
-        raise BadInput(f"{source}: {len(errors)} error(s), nothing imported", errors)
-    if not regions:
-        raise BadInput(f"{source}: no data rows")
-    return regions
-
-
-def _parse_row(row: dict, pop_col: str | None) -> tuple[RegionBase | None, list[str]]:
-    if None in row:
-        return None, ["more fields than the header"]
-    values = {k: (row.get(k) or "").strip() for k in REQUIRED}
-    problems = [f"missing {k}" for k, v in values.items() if not v]
-    code, rtype, tz = values["bps_code"], values["type"].lower(), values["timezone"]
-    if code and not _CODE.match(code):
-        problems.append(f"bad bps_code {code!r} (4 digits)")
-    if rtype and rtype not in TYPES:
-        problems.append(f"unknown type {values['type']!r} (kota or kabupaten)")
-    if tz and tz not in INDONESIAN_ZONES:
-        known = tz in zoneinfo.available_timezones()
-        problems.append(f"{'non-Indonesian' if known else 'unknown IANA'} timezone {tz!r}")
-    for k in ("name", "province"):
-        if len(values[k]) > 200 or any(not ch.isprintable() for ch in values[k]):
-            problems.append(f"{k} has control characters or is over 200 characters")
-    population = None
-    if pop_col and (raw := (row.get(pop_col) or "").strip()):
-        if not (raw.isascii() and raw.isdigit()):  # str.isdigit() takes '²', which int() refuses
-            problems.append(f"population {raw!r} is not a whole number")
-        else:
-            population = int(raw)
-    if problems:
-        return None, problems
-    return RegionBase(bps_code=code, name=values["name"], type=rtype, province=values["province"],
-                      timezone=tz, population=population), []
+    rename = {pop_cols[0]: "population"} if pop_cols else None
+    return [RegionBase(**row.model_dump()) for row in read_rows(text, RegionRow, source, rename=rename)]
 
 
 def upsert_regions(session: Session, regions: list[RegionBase], *, now: datetime) -> tuple[int, int]:
@@ -132,3 +126,43 @@ def upsert_regions(session: Session, regions: list[RegionBase], *, now: datetime
             session.add(current)
             updated += 1
     return inserted, updated
+
+
+def resolve_region(session: Session, text: str) -> Region:
+    """The region a coordinator named, by BPS code or by name (any case); NotFound with a near miss if any."""
+    wanted = " ".join(text.split())
+    if not wanted:
+        raise BadInput("name a region: a BPS code (e.g. 3372) or a name (e.g. Kota Surakarta)")
+    by_code = session.exec(select(Region).where(Region.bps_code == wanted)).first()
+    if by_code is not None:
+        return by_code
+    regions = session.exec(select(Region)).all()
+    by_name = {r.name.casefold(): r for r in regions}
+    if wanted.casefold() in by_name:
+        return by_name[wanted.casefold()]
+    raise NotFound(unknown_region_message(wanted, list(regions)))
+
+
+def unknown_region_message(wanted: str, regions: list[Region]) -> str:
+    """`unknown region ...`, with the closest names (difflib) when some are near enough to be a typo."""
+    if _CODE.match(wanted):  # a well-formed code that is simply absent: a near code would be a guess
+        return f"unknown region {wanted} (no region with this BPS code in the registry)"
+    if not regions:
+        return f"unknown region {wanted!r}: the registry is empty (import it with `smartcity regions import`)"
+    near = near_regions(wanted, regions)
+    if near:
+        return f"unknown region {wanted!r}; did you mean {' or '.join(f'{r.name} ({r.bps_code})' for r in near)}?"
+    return f"unknown region {wanted!r} (not a BPS code or a region name in the registry)"
+
+
+def near_regions(wanted: str, regions: list[Region], limit: int = 3) -> list[Region]:
+    """Regions whose name, with or without its Kota/Kabupaten prefix, is close to `wanted`."""
+    labels: dict[str, list[Region]] = {}
+    for r in regions:
+        labels.setdefault(r.name.casefold(), []).append(r)
+        bare = r.name.split(" ", 1)[1] if r.name.split(" ", 1)[0].lower() in TYPES and " " in r.name else r.name
+        labels.setdefault(bare.casefold(), []).append(r)
+    found: dict[str, Region] = {}
+    for label in difflib.get_close_matches(wanted.casefold(), list(labels), n=limit, cutoff=0.8):
+        found.update((r.bps_code, r) for r in labels[label])
+    return list(found.values())[:limit]

@@ -3,18 +3,21 @@
 All offsets are Indonesian working days (see ``smartcity.models.deadlines.workdays``). All datetimes
 crossing this module's boundary are timezone-aware; results are stdlib datetimes in UTC.
 """
+
 from __future__ import annotations
 
 import tomllib
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from smartcity.models import POLICIES_DIR
 from smartcity.models.deadlines.workdays import add_working_days, local_at, zone_abbrev
+from smartcity.models.vocabulary import Role
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -37,10 +40,19 @@ __all__ = [
 DEFAULT_POLICY_PATH = POLICIES_DIR / "deadlines_default.toml"
 SEND_HOUR = 8  # reminders at 08:00 local: start of the working day, never at night
 DUE_HOUR = 17  # deadlines at 17:00 local: office close on the due working day
-
-Role = Literal["pic", "coordinator", "escalation"]
 _STAGE = r"^[a-z][a-z0-9_]*$"
 _KEY = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+def _ladder_role(role: Role) -> Role:
+    # Reviewers are reached through a review deadline's `pic` recipient, never named on the ladder.
+    if role == Role.reviewer:
+        raise ValueError("a ladder names pic, coordinator or escalation (a review deadline's pic is its reviewer)")
+    return role
+
+
+#: A recipient of a reminder rung: any contact role but reviewer.
+LadderRole = Annotated[Role, AfterValidator(_ladder_role)]
 
 
 class _Frozen(BaseModel):
@@ -84,14 +96,15 @@ class ReminderRung(_Frozen):
 
     key: str
     offset: int
-    recipients: tuple[Role, ...] = Field(min_length=1)
+    recipients: tuple[LadderRole, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _key_matches_offset(self) -> ReminderRung:
         # The key is used as an idempotency key downstream, so it must agree with the offset.
         if self.key != rung_key(self.offset):
-            raise ValueError(f"rung key {self.key!r} does not match offset {self.offset} "
-                             f"(expected {rung_key(self.offset)!r})")
+            raise ValueError(
+                f"rung key {self.key!r} does not match offset {self.offset} (expected {rung_key(self.offset)!r})"
+            )
         return self
 
 
@@ -116,17 +129,21 @@ class DeadlinePolicy(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> DeadlinePolicy:
-        for what, vals in (("rule stage", [r.stage for r in self.rules]),
-                           ("milestone key", [m.key for m in self.milestones]),
-                           ("ladder key", [r.key for r in self.ladder])):
+        for what, vals in (
+            ("rule stage", [r.stage for r in self.rules]),
+            ("milestone key", [m.key for m in self.milestones]),
+            ("ladder key", [r.key for r in self.ladder]),
+        ):
             if dup := _dupes(vals):
                 raise ValueError(f"duplicate {what}: {', '.join(dup)}")
         limits = {r.stage: r.working_days for r in self.rules}
         for m in self.milestones:
             # A milestone meant to prepare a deliverable must fall before its deadline.
             if m.stage in limits and m.working_days >= limits[m.stage]:
-                raise ValueError(f"milestone {m.key!r} at {m.working_days} working days is not before "
-                                 f"the {m.stage!r} deadline ({limits[m.stage]})")
+                raise ValueError(
+                    f"milestone {m.key!r} at {m.working_days} working days is not before "
+                    f"the {m.stage!r} deadline ({limits[m.stage]})"
+                )
         return self
 
     def rule_for(self, stage: str) -> DeadlineRule | None:
@@ -208,8 +225,13 @@ def rung_send_at(due_utc: datetime, tz: str, rung: ReminderRung, send_hour: int 
     return _utc(local_at(day, tz, send_hour))
 
 
-def due_rungs(due_utc: datetime, tz: str, ladder: tuple[ReminderRung, ...] | list[ReminderRung],
-              now_utc: datetime, send_hour: int = SEND_HOUR) -> list[ReminderRung]:
+def due_rungs(
+    due_utc: datetime,
+    tz: str,
+    ladder: tuple[ReminderRung, ...] | list[ReminderRung],
+    now_utc: datetime,
+    send_hour: int = SEND_HOUR,
+) -> list[ReminderRung]:
     """Rungs whose send time is <= now, in ladder order (the sweep dedupes already-sent ones)."""
     _require_aware(now_utc, "now_utc")
     return [r for r in ladder if rung_send_at(due_utc, tz, r, send_hour) <= now_utc]

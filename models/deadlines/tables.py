@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from smartcity.models.core.tables import utc_column
 from sqlmodel import Column, Field, SQLModel
+
+from smartcity.models.core.stages import Stage
+from smartcity.models.core.tables import utc_column
+from smartcity.models.infra.db import enum_field
+from smartcity.models.vocabulary import DeadlineKind, DeadlineStatus, NotificationStatus, Role
 
 
 class Deadline(SQLModel, table=True):
@@ -19,11 +23,11 @@ class Deadline(SQLModel, table=True):
     )
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id")
-    kind: str = Field(max_length=16)  # stage | milestone | review
+    kind: DeadlineKind = enum_field(DeadlineKind, 16)
     key: str = Field(max_length=64)  # masterplan | quick-win | bimtek-2 | assessment | review:<id>
-    stage: str = Field(max_length=32)  # the stage this deadline belongs to
+    stage: Stage = enum_field(Stage, 32)  # the stage this deadline belongs to
     due_at: datetime = utc_column()
-    status: str = Field(default="open", max_length=16)  # open | done | cancelled
+    status: DeadlineStatus = enum_field(DeadlineStatus, 16, default=DeadlineStatus.open)
     done_at: datetime | None = utc_column(nullable=True)
     done_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = utc_column()
@@ -66,12 +70,12 @@ class Notification(SQLModel, table=True):
     deadline_id: int | None = Field(default=None, foreign_key="deadline.id", index=True)
     rung: str = Field(max_length=40)  # T-14 ... +5, or digest:<ISO week>
     contact_id: int | None = Field(default=None, foreign_key="contact.id")  # None while unaddressed
-    role: str | None = Field(default=None, max_length=16)  # the recipient's role (pic, coordinator, ...)
+    role: Role | None = enum_field(Role, 16, default=None)  # the recipient's role
     language: str = Field(default="id", max_length=2)
     subject: str = Field(max_length=300)
     body: str = Field(sa_column=Column(sa.Text(), nullable=False))
-    # pending | sending | sent | cancelled | unaddressed (no contact of `role` yet: nothing to send to)
-    status: str = Field(default="pending", max_length=16)
+    # unaddressed: no contact of `role` yet, nothing to send to (see NotificationStatus)
+    status: NotificationStatus = enum_field(NotificationStatus, 16, default=NotificationStatus.pending)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)  # sanitized: never a URL or a secret
     created_at: datetime = utc_column()

@@ -4,6 +4,7 @@ Working days are Monday-Friday minus national public holidays *and* cuti bersama
 (collective leave, the ``government`` category of the ``holidays`` package): civil
 servants -- the PICs of Smart City regions -- are off on both.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
@@ -44,9 +45,7 @@ _MIN_WORKDAYS_PER_YEAR = 200
 @lru_cache(maxsize=64)
 def holiday_dates(first_year: int, last_year: int) -> frozenset[date]:
     """Return public holidays + cuti bersama between two years (inclusive) as a set."""
-    cal = holidays.country_holidays(
-        "ID", years=range(first_year, last_year + 1), categories=HOLIDAY_CATEGORIES
-    )
+    cal = holidays.country_holidays("ID", years=range(first_year, last_year + 1), categories=HOLIDAY_CATEGORIES)
     return frozenset(cal.keys())
 
 

@@ -78,8 +78,14 @@ def real_clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def dispatch(as_of: datetime, sender: Sender | None = None, *, settings: Settings | None = None,
-                   clock: Callable[[], datetime] = real_clock, limit: int = 1000) -> dict[str, int]:
+async def dispatch(
+    as_of: datetime,
+    sender: Sender | None = None,
+    *,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = real_clock,
+    limit: int = 1000,
+) -> dict[str, int]:
     """Send every row due by `as_of`, `notify_concurrency` at a time; counts of sent/failed/skipped."""
     cfg = settings or get_settings()
     run = _Run(as_of, sender or AppriseSender(cfg.notify_timeout_s), cfg, clock, str(uuid.uuid4()))
@@ -98,8 +104,14 @@ async def dispatch(as_of: datetime, sender: Sender | None = None, *, settings: S
 async def _deliver(run: _Run, nid: int) -> str:
     now = run.clock()
     with session_scope() as session:
-        if not claim(session, nid, as_of=run.as_of, real_now=now, token=run.token,
-                     lease_until=now + timedelta(seconds=run.settings.notify_lease_s)):
+        if not claim(
+            session,
+            nid,
+            as_of=run.as_of,
+            real_now=now,
+            token=run.token,
+            lease_until=now + timedelta(seconds=run.settings.notify_lease_s),
+        ):
             return "skipped"  # another dispatcher has it, or it was sent or cancelled meanwhile
         url, subject, body = message_of(session, nid)
     error = ""
@@ -142,3 +154,10 @@ def outbox_counts() -> dict[str, int]:
 
     with session_scope() as session:
         return status_counts(session)
+
+
+def sweep_and_dispatch(as_of: datetime) -> dict:
+    """The deadline sweep's two steps in this process (no Prefect): enqueue what is due, then deliver it."""
+    enqueued = enqueue_due(as_of)
+    delivery = asyncio.run(dispatch(as_of))
+    return {"as_of": as_of.isoformat(), "enqueued": enqueued, **delivery, "outbox": outbox_counts()}

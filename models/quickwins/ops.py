@@ -15,14 +15,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from smartcity.models.core import events
+from pydantic import ConfigDict, Field, ValidationError, field_validator
+from sqlmodel import Session, col, select
+
+from smartcity.models.core import audit, events
+from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import BadInput, DomainRefused, NotFound
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Enrollment, Region
-from smartcity.models.core.transitions import find_enrollment
-from smartcity.models.quickwins.tables import DIMENSIONS, QuickWin, QuickWinEvidence, QuickWinKPI
-from sqlmodel import Session, select
+from smartcity.models.infra.db import row_id
+from smartcity.models.quickwins.tables import (
+    DIMENSIONS,
+    KPIBase,
+    QuickWin,
+    QuickWinBase,
+    QuickWinEvidence,
+    QuickWinKPI,
+)
+from smartcity.models.vocabulary import Dimension
 
 #: What a coordinator confirms before a quick win counts as delivered: item -> what it means.
 DEFAULT_CHECKLIST: dict[str, str] = {
@@ -35,14 +45,12 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
-class KPISpec(BaseModel):
-    """A KPI as registered: name, unit, a target, and an optional actual."""
+class KPISpec(KPIBase):
+    """A KPI as registered (the table's fields and limits, checked: the target must be a finite number)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str = Field(min_length=1, max_length=200)
-    unit: str = Field(min_length=1, max_length=50)
-    target: float | None = None
-    actual: float | None = None
+    # SQLModel types its config as its own TypedDict; the keys are pydantic's.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
+    target: float | None = None  # type: ignore[assignment]  # the table requires one; parse_kpi says so first
 
     @field_validator("target", "actual")
     @classmethod
@@ -52,43 +60,109 @@ class KPISpec(BaseModel):
         return v
 
 
-class QuickWinCreate(BaseModel):
-    """What a coordinator registers for a quick win."""
+class QuickWinCreate(QuickWinBase):
+    """What a coordinator registers: the quick win's own fields (required here), its dimension and its KPIs."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    title: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=4000)
-    dimension: str
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)  # type: ignore[assignment]
+    dimension: Dimension
     budget_idr: int = Field(ge=0)
     start_date: date
     kpis: list[KPISpec] = Field(min_length=1)
 
-    @field_validator("dimension")
+    @field_validator("dimension", mode="before")
     @classmethod
-    def _dimension(cls, v: str) -> str:
+    def _dimension(cls, v: Any) -> Any:
+        # Before the enum's own check, so any case is accepted and the message lists the six.
+        if not isinstance(v, str):
+            return v
         v = v.strip().lower()
         if v not in DIMENSIONS:
             raise ValueError(f"unknown dimension {v!r} (one of {', '.join(DIMENSIONS)})")
         return v
 
 
+KPI_SHAPE = "name:unit:target[:actual][:lower|higher]"
+DIRECTIONS = {"lower": True, "higher": False}
+
+
 def parse_kpi(text: str) -> KPISpec:
-    """Parse 'name:unit:target[:actual]' from the command line."""
+    """Parse 'name:unit:target[:actual][:lower|higher]' from the command line (higher is better by default)."""
     parts = [p.strip() for p in text.split(":")]
+    lower = False
+    if len(parts) in (4, 5) and parts[-1].lower() in DIRECTIONS:
+        lower = DIRECTIONS[parts.pop().lower()]
+    elif len(parts) == 5:
+        raise BadInput(f"--kpi {text!r}: the last part is {parts[-1]!r}; give 'lower' or 'higher' ({KPI_SHAPE})")
     if len(parts) not in (3, 4):
-        raise BadInput(f"KPI {text!r}: expected name:unit:target[:actual]")
+        raise BadInput(f"--kpi {text!r}: expected {KPI_SHAPE}")
     if not parts[2]:
-        raise BadInput(f"KPI {parts[0]!r} has no target (name:unit:target[:actual])")
+        raise BadInput(f"--kpi {parts[0]!r} has no target ({KPI_SHAPE})")
     try:
         numbers = [float(p.replace("_", "")) for p in parts[2:] if p]
     except ValueError:
-        raise BadInput(f"KPI {parts[0]!r}: target and actual must be numbers ({text!r})") from None
-    data = {"name": parts[0], "unit": parts[1], "target": numbers[0],
-            "actual": numbers[1] if len(numbers) > 1 else None}
+        raise BadInput(f"--kpi {parts[0]!r}: target and actual must be numbers ({text!r})") from None
+    data: dict[str, Any] = {
+        "name": parts[0],
+        "unit": parts[1],
+        "target": numbers[0],
+        "actual": numbers[1] if len(numbers) > 1 else None,
+        "lower_is_better": lower,
+    }
     try:
         return KPISpec(**data)
     except ValidationError as exc:
-        raise BadInput(f"KPI {text!r}: {_first_error(exc)}") from None
+        raise BadInput(f"--kpi {text!r}: {_first_error(exc)}") from None
+
+
+def kpi_met(target: float, actual: float | None, lower_is_better: bool) -> bool | None:
+    """Whether the KPI meets its target (a ceiling when lower is better); None until measured."""
+    if actual is None:
+        return None
+    return actual <= target if lower_is_better else actual >= target
+
+
+def _number(value: float, lang: str) -> str:
+    """12.5 as '12.5' (en) or '12,5' (id); whole numbers without decimals, thousands grouped."""
+    text = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0")
+    return text.translate(str.maketrans(",.", ".,")) if lang == "id" else text
+
+
+_PROGRESS = {
+    "en": {
+        "unmeasured": "target {t} {unit}, not measured yet",
+        "unmeasured_lower": "target at most {t} {unit}, not measured yet",
+        "lower": "{a} {unit} against a target of at most {t}: {verdict}",
+        "higher": "{a} of {t} {unit} ({pct}%)",
+        "zero": "{a} {unit} against a target of {t}",
+        "met": "met",
+        "not met": "not met",
+    },
+    "id": {
+        "unmeasured": "target {t} {unit}, belum diukur",
+        "unmeasured_lower": "target paling tinggi {t} {unit}, belum diukur",
+        "lower": "{a} {unit} terhadap target paling tinggi {t}: {verdict}",
+        "higher": "{a} dari {t} {unit} ({pct}%)",
+        "zero": "{a} {unit} terhadap target {t}",
+        "met": "tercapai",
+        "not met": "belum tercapai",
+    },
+}
+
+
+def kpi_progress(target: float, actual: float | None, unit: str, lower_is_better: bool, lang: str = "en") -> str:
+    """'5 days against a target of at most 3: not met' (lower is better) or '80 of 100 visits (80%)'."""
+    words = _PROGRESS["id" if lang == "id" else "en"]
+    t = _number(target, lang)
+    if actual is None:
+        return words["unmeasured_lower" if lower_is_better else "unmeasured"].format(t=t, unit=unit)
+    a = _number(actual, lang)
+    if lower_is_better:
+        verdict = words["met" if kpi_met(target, actual, True) else "not met"]
+        return words["lower"].format(a=a, unit=unit, t=t, verdict=verdict)
+    if not target:  # a percentage of zero has no meaning
+        return words["zero"].format(a=a, unit=unit, t=t)
+    pct = _number(round(100 * actual / target, 1), lang)
+    return words["higher"].format(a=a, t=t, unit=unit, pct=pct)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -105,9 +179,11 @@ def _validated(region_code: str, data: QuickWinCreate | Mapping) -> QuickWinCrea
         spec = data if isinstance(data, QuickWinCreate) else QuickWinCreate.model_validate(dict(data))
     except ValidationError as exc:
         errors = [_error_text(e) for e in exc.errors()]
-        raise BadInput(f"quick win for region {region_code}: {errors[0]}"
-                       + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-                       errors if len(errors) > 1 else None) from None
+        raise BadInput(
+            f"quick win for region {region_code}: {errors[0]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            errors if len(errors) > 1 else None,
+        ) from None
     missing = [k.name for k in spec.kpis if k.target is None]
     if missing:
         raise BadInput(f"quick win for region {region_code}: KPI {missing[0]!r} has no target")
@@ -124,8 +200,14 @@ def _actor(actor: str, what: str = "actor") -> str:
     return actor
 
 
-def register_quick_win(session: Session, region_code: str, data: QuickWinCreate | Mapping, actor: str,
-                       now: datetime, cohort: str | None = None) -> QuickWin:
+def register_quick_win(
+    session: Session,
+    region_code: str,
+    data: QuickWinCreate | Mapping,
+    actor: str,
+    now: datetime,
+    cohort: str | None = None,
+) -> QuickWin:
     """Register a quick win for a region whose masterplan is completed."""
     region_code = region_code.strip()
     spec = _validated(region_code, data)
@@ -134,17 +216,38 @@ def register_quick_win(session: Session, region_code: str, data: QuickWinCreate 
     if region is None:
         raise NotFound(f"region {region_code}: not in the registry")
     enrollment = find_enrollment(session, region_code, cohort)
-    if enrollment.stage != Stage.masterplan_completed.value:
-        raise DomainRefused(f"region {region_code} ({region.name}) is {enrollment.stage}: a quick win is "
-                            f"registered once the masterplan is completed")
-    qw = QuickWin(enrollment_id=enrollment.id, title=spec.title, description=spec.description,
-                  dimension=spec.dimension, budget_idr=spec.budget_idr, start_date=spec.start_date,
-                  registered_at=now, registered_by=who)
+    if enrollment.stage != Stage.masterplan_completed:
+        raise DomainRefused(
+            f"region {region_code} ({region.name}) is {enrollment.stage}: a quick win is "
+            f"registered once the masterplan is completed"
+        )
+    qw = QuickWin(
+        enrollment_id=row_id(enrollment),
+        title=spec.title,
+        description=spec.description,
+        dimension=spec.dimension,
+        budget_idr=spec.budget_idr,
+        start_date=spec.start_date,
+        registered_at=now,
+        registered_by=who,
+    )
     session.add(qw)
     session.flush()
     for k in spec.kpis:
-        session.add(QuickWinKPI(quick_win_id=qw.id, name=k.name, unit=k.unit, target=k.target, actual=k.actual))
+        assert k.target is not None  # _validated refused a KPI without a target
+        session.add(
+            QuickWinKPI(
+                quick_win_id=row_id(qw),
+                name=k.name,
+                unit=k.unit,
+                target=k.target,
+                actual=k.actual,
+                lower_is_better=k.lower_is_better,
+            )
+        )
     _emit(session, qw, "registered", {"title": qw.title, "dimension": qw.dimension, "actor": who}, now)
+    facts = {"title": qw.title, "dimension": qw.dimension, "budget_idr": qw.budget_idr}
+    _audit(session, qw, "quick_win_registered", who, now, {**facts, "kpis": [k.name for k in spec.kpis]})
     return qw
 
 
@@ -182,8 +285,16 @@ def _check_url(url: str) -> str:
     return url
 
 
-def add_evidence(session: Session, quick_win_id: int, *, actor: str, now: datetime, url: str | None = None,
-                 file: Path | None = None, provided_sha256: str | None = None) -> QuickWinEvidence:
+def add_evidence(
+    session: Session,
+    quick_win_id: int,
+    *,
+    actor: str,
+    now: datetime,
+    url: str | None = None,
+    file: Path | None = None,
+    provided_sha256: str | None = None,
+) -> QuickWinEvidence:
     """Attach a URL (checksum of its text; nothing is fetched) or a file (checksum of its bytes)."""
     who = _actor(actor)
     if (url is None) == (file is None):
@@ -203,17 +314,37 @@ def add_evidence(session: Session, quick_win_id: int, *, actor: str, now: dateti
         location, kind = str(path), "file"
         sha, size = file_sha256(path)
     qw, _, _ = _get(session, quick_win_id)
-    row = QuickWinEvidence(quick_win_id=qw.id, kind=kind, location=location, sha256=sha,
-                           provided_sha256=provided_sha256, size_bytes=size, recorded_at=now, recorded_by=who)
+    row = QuickWinEvidence(
+        quick_win_id=row_id(qw),
+        kind=kind,
+        location=location,
+        sha256=sha,
+        provided_sha256=provided_sha256,
+        size_bytes=size,
+        recorded_at=now,
+        recorded_by=who,
+    )
     session.add(row)
     session.flush()
-    _emit(session, qw, f"evidence:{row.id}", {"kind": kind, "sha256": sha, "actor": who}, now,
-          event="smartcity.quickwin.evidence-added")
+    _emit(
+        session,
+        qw,
+        f"evidence:{row.id}",
+        {"kind": kind, "sha256": sha, "actor": who},
+        now,
+        event="smartcity.quickwin.evidence-added",
+    )
+    # The host or file name only: a document URL's query may carry an access token.
+    shown = (urlsplit(location).hostname or "") if kind == "url" else Path(location).name
+    _audit(
+        session, qw, "quick_win_evidence", who, now, {"evidence_id": row.id, "kind": kind, "at": shown, "sha256": sha}
+    )
     return row
 
 
-def verify_quick_win(session: Session, quick_win_id: int, coordinator: str, checklist: Mapping[str, bool],
-                     now: datetime) -> QuickWin:
+def verify_quick_win(
+    session: Session, quick_win_id: int, coordinator: str, checklist: Mapping[str, bool], now: datetime
+) -> QuickWin:
     """A named coordinator verifies a quick win after ticking every checklist item."""
     who = _actor(coordinator, "the verifying coordinator")
     unknown = sorted(set(checklist) - set(DEFAULT_CHECKLIST))
@@ -223,7 +354,7 @@ def verify_quick_win(session: Session, quick_win_id: int, coordinator: str, chec
     label = f"quick win {qw.id} of region {region.bps_code} ({region.name})"
     if qw.verified_at is not None:
         raise DomainRefused(f"{label} was already verified by {qw.verified_by} on {qw.verified_at:%Y-%m-%d}")
-    if enrollment.stage in (Stage.withdrawn.value, Stage.not_selected.value):
+    if enrollment.stage in (Stage.withdrawn, Stage.not_selected):
         raise DomainRefused(f"{label}: the region is {enrollment.stage}")
     failure = _verification_gap(session, qw, checklist)
     if failure:
@@ -233,7 +364,21 @@ def verify_quick_win(session: Session, quick_win_id: int, coordinator: str, chec
     session.add(qw)
     session.flush()
     _emit(session, qw, "verified", {"verified_by": who}, now)
+    _audit(session, qw, "quick_win_verified", who, now, {"checklist": sorted(DEFAULT_CHECKLIST)})
     return qw
+
+
+def _audit(session: Session, qw: QuickWin, kind: str, who: str, now: datetime, content: dict[str, Any]) -> None:
+    """Append one act on a quick win to the audit chain, naming its region."""
+    _, _, region = _get(session, row_id(qw))
+    audit.record(
+        session,
+        kind=kind,
+        subject=f"region {region.bps_code} quick win {qw.id}",
+        actor=who,
+        at=now,
+        content={"quick_win_id": qw.id, **content},
+    )
 
 
 def _verification_gap(session: Session, qw: QuickWin, checklist: Mapping[str, bool]) -> str | None:
@@ -252,45 +397,82 @@ def _verification_gap(session: Session, qw: QuickWin, checklist: Mapping[str, bo
     return None
 
 
-def _emit(session: Session, qw: QuickWin, what: str, payload: dict, now: datetime,
-          event: str | None = None) -> None:
-    _, enrollment, region = _get(session, qw.id)  # type: ignore[arg-type]
-    cohort = session.get(Cohort, enrollment.cohort_id)
-    assert cohort is not None
+def _emit(session: Session, qw: QuickWin, what: str, payload: dict, now: datetime, event: str | None = None) -> None:
+    _, enrollment, region = _get(session, row_id(qw))
+    cohort = session.get_one(Cohort, enrollment.cohort_id)
     events.enqueue(
-        session, key=f"quickwin:{qw.id}:{what}", event=event or f"smartcity.quickwin.{what}",
+        session,
+        key=f"quickwin:{qw.id}:{what}",
+        event=event or f"smartcity.quickwin.{what}",
         resource={"prefect.resource.id": f"smartcity.quickwin.{qw.id}", "prefect.resource.name": qw.title},
-        related=[{**events.region_resource(region), "prefect.resource.role": "region"},
-                 *events.related_for(region, cohort)],
+        related=[
+            {**events.region_resource(region), "prefect.resource.role": "region"},
+            *events.related_for(region, cohort),
+        ],
         payload={"quick_win_id": qw.id, "region": region.bps_code, "cohort": cohort.name, **payload},
         occurred_at=now,
     )
 
 
+def _kpi_row(k: QuickWinKPI) -> dict:
+    """A stored KPI as listed: its numbers, its direction, whether it is met, and the progress sentence."""
+    return {
+        "name": k.name,
+        "unit": k.unit,
+        "target": k.target,
+        "actual": k.actual,
+        "lower_is_better": k.lower_is_better,
+        "met": kpi_met(k.target, k.actual, k.lower_is_better),
+        "progress": kpi_progress(k.target, k.actual, k.unit, k.lower_is_better),
+    }
+
+
 def list_quick_wins(session: Session, region_code: str | None = None) -> list[dict]:
     """Every quick win (of one region), with its KPIs and evidence, oldest first."""
-    query = (select(QuickWin, Region, Cohort).join(Enrollment, QuickWin.enrollment_id == Enrollment.id)
-             .join(Region, Enrollment.region_id == Region.id).join(Cohort, Enrollment.cohort_id == Cohort.id)
-             .order_by(QuickWin.id))
+    query = (
+        select(QuickWin, Region, Cohort)
+        .join(Enrollment, col(QuickWin.enrollment_id) == Enrollment.id)
+        .join(Region, col(Enrollment.region_id) == Region.id)
+        .join(Cohort, col(Enrollment.cohort_id) == Cohort.id)
+        .order_by(col(QuickWin.id))
+    )
     if region_code:
         if session.exec(select(Region.id).where(Region.bps_code == region_code.strip())).first() is None:
             raise NotFound(f"region {region_code}: not in the registry")
         query = query.where(Region.bps_code == region_code.strip())
     out = []
     for qw, region, cohort in session.exec(query).all():
-        kpis = session.exec(select(QuickWinKPI).where(QuickWinKPI.quick_win_id == qw.id)
-                            .order_by(QuickWinKPI.id)).all()
-        evidence = session.exec(select(QuickWinEvidence).where(QuickWinEvidence.quick_win_id == qw.id)
-                                .order_by(QuickWinEvidence.id)).all()
-        out.append({
-            "id": qw.id, "bps_code": region.bps_code, "region": region.name, "cohort": cohort.name,
-            "title": qw.title, "description": qw.description, "dimension": qw.dimension,
-            "budget_idr": qw.budget_idr, "start_date": qw.start_date.isoformat() if qw.start_date else None,
-            "kpis": [{"name": k.name, "unit": k.unit, "target": k.target, "actual": k.actual} for k in kpis],
-            "evidence": [{"kind": e.kind, "location": e.location, "sha256": e.sha256,
-                          "provided_sha256": e.provided_sha256, "recorded_at": e.recorded_at.isoformat(),
-                          "recorded_by": e.recorded_by} for e in evidence],
-            "verified_at": qw.verified_at.isoformat() if qw.verified_at else None,
-            "verified_by": qw.verified_by,
-        })
+        kpis = session.exec(
+            select(QuickWinKPI).where(QuickWinKPI.quick_win_id == qw.id).order_by(col(QuickWinKPI.id))
+        ).all()
+        evidence = session.exec(
+            select(QuickWinEvidence).where(QuickWinEvidence.quick_win_id == qw.id).order_by(col(QuickWinEvidence.id))
+        ).all()
+        out.append(
+            {
+                "id": qw.id,
+                "bps_code": region.bps_code,
+                "region": region.name,
+                "cohort": cohort.name,
+                "title": qw.title,
+                "description": qw.description,
+                "dimension": qw.dimension,
+                "budget_idr": qw.budget_idr,
+                "start_date": qw.start_date.isoformat() if qw.start_date else None,
+                "kpis": [_kpi_row(k) for k in kpis],
+                "evidence": [
+                    {
+                        "kind": e.kind,
+                        "location": e.location,
+                        "sha256": e.sha256,
+                        "provided_sha256": e.provided_sha256,
+                        "recorded_at": e.recorded_at.isoformat(),
+                        "recorded_by": e.recorded_by,
+                    }
+                    for e in evidence
+                ],
+                "verified_at": qw.verified_at.isoformat() if qw.verified_at else None,
+                "verified_by": qw.verified_by,
+            }
+        )
     return out

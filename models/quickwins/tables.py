@@ -11,27 +11,35 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from smartcity.models.core.tables import utc_column
 from sqlmodel import JSON, Column, Field, SQLModel
 
-#: The six smart-city dimensions of Gerakan Menuju 100 Smart City.
-DIMENSIONS: tuple[str, ...] = ("governance", "branding", "economy", "living", "society", "environment")
+from smartcity.models.core.tables import utc_column
+from smartcity.models.infra.db import enum_field
+from smartcity.models.vocabulary import Dimension
+
+#: The six smart-city dimensions of Gerakan Menuju 100 Smart City, in their usual order.
+DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
 EVIDENCE_KINDS: tuple[str, ...] = ("url", "file")
 
 
-class QuickWin(SQLModel, table=True):
+class QuickWinBase(SQLModel):
+    """The fields a coordinator gives, with their limits: declared once, for the table and the form alike."""
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=4000)
+    # Rupiah budgets pass 2^31 quickly (Rp 2.1 billion): a 64-bit integer.
+    budget_idr: int | None = Field(default=None, ge=0, sa_type=sa.BigInteger)
+    start_date: date | None = None
+
+
+class QuickWin(QuickWinBase, table=True):
     """A region's quick-win program; the guard of quick_win_delivered needs one verified."""
 
     __tablename__ = "quick_win"
     __table_args__ = (sa.CheckConstraint("budget_idr >= 0", name="ck_quick_win_budget_nonneg"),)
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
-    title: str = Field(max_length=300)
-    description: str | None = Field(default=None, max_length=4000)
-    dimension: str | None = Field(default=None, max_length=20)  # one of DIMENSIONS
-    # Rupiah budgets pass 2^31 quickly (Rp 2.1 billion): a 64-bit integer.
-    budget_idr: int | None = Field(default=None, sa_type=sa.BigInteger)
-    start_date: date | None = None
+    dimension: Dimension | None = enum_field(Dimension, 20, default=None)
     registered_at: datetime | None = utc_column(nullable=True)
     registered_by: str | None = Field(default=None, max_length=200)
     verified_at: datetime | None = utc_column(nullable=True)
@@ -40,17 +48,25 @@ class QuickWin(SQLModel, table=True):
     verification_checklist: dict | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
-class QuickWinKPI(SQLModel, table=True):
-    """A measurable target of a quick win; the target is required, the actual comes later."""
+class KPIBase(SQLModel):
+    """A measurable target: name, unit, the target, the actual once measured, and which way is better."""
+
+    name: str = Field(min_length=1, max_length=200)
+    unit: str = Field(min_length=1, max_length=50)
+    target: float
+    actual: float | None = None
+    # A service time or a cost is better when lower: the target is then a ceiling, not a goal to reach.
+    # server_default false: rows written before migration 0010 were all read as higher-is-better.
+    lower_is_better: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
+class QuickWinKPI(KPIBase, table=True):
+    """A KPI of a quick win, as stored; the target is required, the actual comes later."""
 
     __tablename__ = "quick_win_kpi"
     __table_args__ = (sa.UniqueConstraint("quick_win_id", "name", name="uq_quick_win_kpi_name"),)
     id: int | None = Field(default=None, primary_key=True)
     quick_win_id: int = Field(foreign_key="quick_win.id", index=True)
-    name: str = Field(max_length=200)
-    unit: str = Field(max_length=50)
-    target: float
-    actual: float | None = None
 
 
 class QuickWinEvidence(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """The program report as data: funnel, stage durations, deadlines, reviews, quick wins, population.
 
 Pure reads from the database with `now` passed in; renderers live in `smartcity.models.reports.render`.
-Tables added by other areas (deadlines, review assignments) are read only when their model and
+Tables added by later migrations (deadlines, review assignments) are read only when their model and
 their table both exist, so a report works on any schema revision.
 """
 
@@ -13,26 +13,32 @@ from datetime import datetime
 import pendulum
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
+from sqlmodel import Session, SQLModel, col, func, select
+
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.program import get_cohort
 from smartcity.models.core.stages import MAIN_LINE, TERMINAL, Stage
 from smartcity.models.core.tables import Cohort, Enrollment, Region, StageTransition
+from smartcity.models.deadlines.tables import Deadline
 from smartcity.models.deadlines.workdays import format_local
+from smartcity.models.infra.db import row_id
+from smartcity.models.quickwins.ops import kpi_met
 from smartcity.models.quickwins.tables import QuickWin, QuickWinEvidence, QuickWinKPI
-from sqlmodel import Session, select
+from smartcity.models.reviews.tables import MasterplanRound, Review, ReviewAssignment, Reviewer
+from smartcity.models.vocabulary import DeadlineKind, DeadlineStatus, Dimension, RoundStatus
 
 #: Stage order of every table and chart: the main line, then the terminal side exits.
 STAGE_ORDER: tuple[Stage, ...] = (*MAIN_LINE, Stage.not_selected, Stage.withdrawn)
 POPULATION_YEAR = 2025
 POPULATION_SOURCE = "Dukcapil 2025 (Kepmendagri 300.2.2-2138/2025), a 2025 count, not the cohort's year"
-OPEN_DEADLINE = "open"
+OPEN_DEADLINE = DeadlineStatus.open
 NO_DEADLINE = "no deadline"
 
 
 class Period(BaseModel):
     """A stretch of time a region spent in one stage; `end` None means it is still there (or final)."""
 
-    stage: str
+    stage: Stage
     start: datetime
     end: datetime | None
     days: float | None
@@ -47,19 +53,23 @@ class RegionRow(BaseModel):
     province: str
     timezone: str
     population: int | None
-    stage: str
+    stage: Stage
     since: datetime
     since_local: str
-    days_in_stage: dict[str, float]
+    days_in_stage: dict[str, float]  # by stage name (render.py looks them up by `Stage.value`)
     periods: list[Period]
     deadline: str = NO_DEADLINE
     overdue: bool = False
+    # The earliest open deadline's parts, so a renderer can say it in its own language (None: no deadline).
+    deadline_key: str | None = None
+    deadline_kind: str | None = None
+    deadline_due_at: datetime | None = None
 
 
 class FunnelRow(BaseModel):
     """How many regions are at a stage now, how many ever reached it, and the population now there."""
 
-    stage: str
+    stage: str  # a Stage's name (render.py keys its charts by `Stage.value`)
     count: int
     reached: int
     population: int
@@ -74,7 +84,7 @@ class KPIRow(BaseModel):
     bps_code: str
     region: str
     title: str
-    dimension: str | None
+    dimension: Dimension | None
     budget_idr: int | None
     verified_by: str | None
     evidence: int
@@ -82,7 +92,9 @@ class KPIRow(BaseModel):
     unit: str
     target: float
     actual: float | None
-    percent_of_target: float | None
+    percent_of_target: float | None  # higher-is-better KPIs only: for a ceiling, a percentage misleads
+    lower_is_better: bool = False
+    met: bool | None = None  # None until measured
 
 
 class Report(BaseModel):
@@ -109,46 +121,74 @@ def build_report(session: Session, *, now: datetime, cohort: str | None = None, 
         raise BadInput("now must be timezone-aware")
     now = pendulum.instance(now).in_timezone("UTC")
     rows = _enrollments(session, cohort)
-    history = _transitions(session, [e.id for e, _, _ in rows])
+    history = _transitions(session, [row_id(e) for e, _, _ in rows])
     notes: list[str] = []
-    deadlines = _open_deadlines(session, [e.id for e, _, _ in rows], notes)
-    regions, overdue = [], []
+    deadlines = _open_deadlines(session, [row_id(e) for e, _, _ in rows], notes)
+    regions: list[RegionRow] = []
+    overdue: list[dict] = []
     for enr, region, coh in rows:
-        periods = stage_periods(enr, history.get(enr.id, []), coh.created_at, now)
+        periods = stage_periods(enr, history.get(row_id(enr), []), coh.created_at, now)
         row = _region_row(enr, region, coh, periods, now)
-        _apply_deadlines(row, deadlines.get(enr.id, []), now, overdue)
+        _apply_deadlines(row, deadlines.get(row_id(enr), []), now, overdue)
         regions.append(row)
     cohorts = sorted({r.cohort for r in regions}) if cohort is None else [cohort]
     return Report(
         title=f"Gerakan Menuju 100 Smart City: {'cohort ' + cohort if cohort else 'program'} report",
-        cohort=cohort, cohorts=cohorts, generated_at=now, simulated=simulated,
-        funnel=funnel(regions, history, rows), regions=regions, overdue=overdue,
+        cohort=cohort,
+        cohorts=cohorts,
+        generated_at=now,
+        simulated=simulated,
+        funnel=funnel(regions, history, rows),
+        regions=regions,
+        overdue=overdue,
         reviews_outstanding=_reviews_outstanding(session, rows, now, notes),
-        quick_win_kpis=_quick_win_kpis(session, rows), notes=notes,
+        quick_win_kpis=_quick_win_kpis(session, rows),
+        notes=notes,
     )
 
 
+def latest_activity(session: Session) -> datetime | None:
+    """When the program last changed (business time): its latest nomination or stage change, masterplan
+    submission, round closing or review."""
+    columns = (
+        Enrollment.entered_stage_at,
+        MasterplanRound.submitted_at,
+        MasterplanRound.closed_at,
+        Review.submitted_at,
+    )
+    times = [session.exec(select(func.max(c))).one() for c in columns]
+    return max((pendulum.instance(t).in_timezone("UTC") for t in times if t is not None), default=None)
+
+
 def _enrollments(session: Session, cohort: str | None) -> list[tuple[Enrollment, Region, Cohort]]:
-    query = (select(Enrollment, Region, Cohort).join(Region, Enrollment.region_id == Region.id)
-             .join(Cohort, Enrollment.cohort_id == Cohort.id).order_by(Cohort.year, Cohort.name, Region.bps_code))
+    query = (
+        select(Enrollment, Region, Cohort)
+        .join(Region, col(Enrollment.region_id) == Region.id)
+        .join(Cohort, col(Enrollment.cohort_id) == Cohort.id)
+        .order_by(col(Cohort.year), Cohort.name, Region.bps_code)
+    )
     if cohort is not None:
         query = query.where(Cohort.id == get_cohort(session, cohort).id)
-    return [tuple(r) for r in session.exec(query).all()]  # type: ignore[misc]
+    return [(enr, region, coh) for enr, region, coh in session.exec(query).all()]
 
 
-def _transitions(session: Session, enrollment_ids: list[int | None]) -> dict[int, list[StageTransition]]:
+def _transitions(session: Session, enrollment_ids: list[int]) -> dict[int, list[StageTransition]]:
     out: dict[int, list[StageTransition]] = defaultdict(list)
     if not enrollment_ids:
         return out
-    query = (select(StageTransition).where(StageTransition.enrollment_id.in_(enrollment_ids))  # type: ignore
-             .order_by(StageTransition.enrollment_id, StageTransition.version))
+    query = (
+        select(StageTransition)
+        .where(col(StageTransition.enrollment_id).in_(enrollment_ids))
+        .order_by(col(StageTransition.enrollment_id), col(StageTransition.version))
+    )
     for t in session.exec(query).all():
         out[t.enrollment_id].append(t)
     return out
 
 
-def stage_periods(enr: Enrollment, transitions: list[StageTransition], opened_at: datetime,
-                  now: datetime) -> list[Period]:
+def stage_periods(
+    enr: Enrollment, transitions: list[StageTransition], opened_at: datetime, now: datetime
+) -> list[Period]:
     """The stretches an enrollment spent in each stage, from its transitions.
 
     The nomination time is not kept once a region moves on, so its first stage counts from when its
@@ -167,8 +207,8 @@ def stage_periods(enr: Enrollment, transitions: list[StageTransition], opened_at
     return periods
 
 
-def _period(stage: str, start: datetime, end: datetime | None, now: datetime) -> Period:
-    final = Stage(stage) in TERMINAL
+def _period(stage: Stage, start: datetime, end: datetime | None, now: datetime) -> Period:
+    final = stage in TERMINAL
     if end is None and final:
         return Period(stage=stage, start=start, end=None, days=None)
     stop = end if end is not None else now
@@ -181,10 +221,19 @@ def _region_row(enr: Enrollment, region: Region, coh: Cohort, periods: list[Peri
     for p in periods:
         if p.days is not None:
             days[p.stage] = round(days.get(p.stage, 0.0) + p.days, 2)
-    return RegionRow(cohort=coh.name, bps_code=region.bps_code, name=region.name, province=region.province,
-                     timezone=region.timezone, population=region.population, stage=enr.stage,
-                     since=enr.entered_stage_at, since_local=local_time(enr.entered_stage_at, region.timezone),
-                     days_in_stage=days, periods=periods)
+    return RegionRow(
+        cohort=coh.name,
+        bps_code=region.bps_code,
+        name=region.name,
+        province=region.province,
+        timezone=region.timezone,
+        population=region.population,
+        stage=enr.stage,
+        since=enr.entered_stage_at,
+        since_local=local_time(enr.entered_stage_at, region.timezone),
+        days_in_stage=days,
+        periods=periods,
+    )
 
 
 def local_time(instant: datetime, tz: str) -> str:
@@ -195,26 +244,34 @@ def local_time(instant: datetime, tz: str) -> str:
         return pendulum.instance(instant).in_timezone(tz).strftime("%Y-%m-%d %H:%M ") + tz
 
 
-def funnel(regions: list[RegionRow], history: dict[int, list[StageTransition]],
-           rows: list[tuple[Enrollment, Region, Cohort]]) -> list[FunnelRow]:
+def funnel(
+    regions: list[RegionRow], history: dict[int, list[StageTransition]], rows: list[tuple[Enrollment, Region, Cohort]]
+) -> list[FunnelRow]:
     """Per stage: regions there now, regions that ever reached it, and the population there now."""
-    reached: dict[str, set[int]] = defaultdict(set)
+    reached: dict[Stage, set[int]] = defaultdict(set)
     for enr, _, _ in rows:
-        reached[Stage.nominated.value].add(enr.id)  # type: ignore[arg-type]
-        reached[enr.stage].add(enr.id)  # type: ignore[arg-type]
-        for t in history.get(enr.id, []):  # type: ignore[arg-type]
-            reached[t.to_stage].add(enr.id)  # type: ignore[arg-type]
+        enrollment_id = row_id(enr)
+        reached[Stage.nominated].add(enrollment_id)
+        reached[enr.stage].add(enrollment_id)
+        for t in history.get(enrollment_id, []):
+            reached[t.to_stage].add(enrollment_id)
     out = []
     for stage in STAGE_ORDER:
-        here = [r for r in regions if r.stage == stage.value]
-        out.append(FunnelRow(stage=stage.value, count=len(here), reached=len(reached[stage.value]),
-                             population=sum(r.population or 0 for r in here),
-                             population_unknown=sum(1 for r in here if r.population is None)))
+        here = [r for r in regions if r.stage == stage]
+        out.append(
+            FunnelRow(
+                stage=stage,
+                count=len(here),
+                reached=len(reached[stage]),
+                population=sum(r.population or 0 for r in here),
+                population_unknown=sum(1 for r in here if r.population is None),
+            )
+        )
     return out
 
 
-def _model(module: str, name: str) -> type | None:
-    """A table model another area may not have shipped yet."""
+def _model(module: str, name: str) -> type[SQLModel] | None:
+    """A table model by module and name, None when it is not there (tests hide one this way)."""
     import importlib
 
     try:
@@ -223,107 +280,147 @@ def _model(module: str, name: str) -> type | None:
         return None
 
 
-def _has_table(session: Session, model: type | None) -> bool:
-    if model is None:
-        return False
-    return sa.inspect(session.connection()).has_table(model.__tablename__)  # type: ignore[attr-defined]
+def _has_tables(session: Session, module: str, *names: str) -> bool:
+    """True when every named model exists and the database has its table (an older revision may not)."""
+    inspector = sa.inspect(session.connection())
+    models = [_model(module, name) for name in names]
+    return all(m is not None and inspector.has_table(sa.inspect(m).local_table.name) for m in models)
 
 
-def _open_deadlines(session: Session, ids: list[int | None], notes: list[str]) -> dict[int, list]:
-    model = _model("smartcity.models.deadlines.tables", "Deadline")
-    if not _has_table(session, model):
+def _open_deadlines(session: Session, ids: list[int], notes: list[str]) -> dict[int, list[Deadline]]:
+    if not _has_tables(session, "smartcity.models.deadlines.tables", "Deadline"):
         notes.append("deadlines: not tracked in this database yet (every region shows 'no deadline')")
         return {}
-    out: dict[int, list] = defaultdict(list)
+    out: dict[int, list[Deadline]] = defaultdict(list)
     if ids:
-        query = select(model).where(model.enrollment_id.in_(ids), model.status == OPEN_DEADLINE)  # type: ignore
-        for d in session.exec(query.order_by(model.due_at)).all():  # type: ignore[union-attr]
+        query = select(Deadline).where(col(Deadline.enrollment_id).in_(ids), Deadline.status == OPEN_DEADLINE)
+        for d in session.exec(query.order_by(col(Deadline.due_at))).all():
             out[d.enrollment_id].append(d)
     return out
 
 
-def _apply_deadlines(row: RegionRow, deadlines: list, now: datetime, overdue: list[dict]) -> None:
+def _apply_deadlines(row: RegionRow, deadlines: list[Deadline], now: datetime, overdue: list[dict]) -> None:
     """Set the region's deadline line (its earliest open deadline) and collect its overdue items."""
     if not deadlines:
         return
     first = min(deadlines, key=lambda d: d.due_at)
     row.deadline = deadline_text(first.kind, first.key, first.due_at, row.timezone, now)
+    row.deadline_key, row.deadline_kind, row.deadline_due_at = first.key, first.kind, first.due_at
     for d in deadlines:
         if d.due_at < now:
             row.overdue = True
-            overdue.append({"cohort": row.cohort, "bps_code": row.bps_code, "region": row.name,
-                            "stage": row.stage, "kind": d.kind, "key": d.key,
-                            "due_at": d.due_at.isoformat(), "due_local": local_time(d.due_at, row.timezone),
-                            "days_overdue": round((now - d.due_at).total_seconds() / 86400, 1)})
+            overdue.append(
+                {
+                    "cohort": row.cohort,
+                    "bps_code": row.bps_code,
+                    "region": row.name,
+                    "stage": row.stage,
+                    "kind": d.kind,
+                    "key": d.key,
+                    "due_at": d.due_at.isoformat(),
+                    "due_local": local_time(d.due_at, row.timezone),
+                    "days_overdue": round((now - d.due_at).total_seconds() / 86400, 1),
+                }
+            )
 
 
-def deadline_text(kind: str, key: str, due_at: datetime, tz: str, now: datetime) -> str:
+def deadline_text(kind: DeadlineKind, key: str, due_at: datetime, tz: str, now: datetime) -> str:
     """'masterplan due 2017-09-01 17:00 WIB (in 3.0 days)' or '... OVERDUE by 2.0 days'."""
     days = (due_at - now).total_seconds() / 86400
     when = f"in {days:.1f} days" if days >= 0 else f"OVERDUE by {-days:.1f} days"
     return f"{key} ({kind}) due {local_time(due_at, tz)} ({when})"
 
 
-def _reviews_outstanding(session: Session, rows: list, now: datetime, notes: list[str]) -> list[dict]:
-    """Open masterplan review rounds, with assigned reviewers who have not answered yet."""
-    from smartcity.models.reviews.tables import MasterplanRound
+Rows = list[tuple[Enrollment, Region, Cohort]]
 
-    by_id = {enr.id: (region, coh) for enr, region, coh in rows}
+
+def _reviews_outstanding(session: Session, rows: Rows, now: datetime, notes: list[str]) -> list[dict]:
+    """Open masterplan review rounds, with assigned reviewers who have not answered yet."""
+    by_id = {row_id(enr): (region, coh) for enr, region, coh in rows}
     if not by_id:
         return []
-    rounds = session.exec(select(MasterplanRound).where(
-        MasterplanRound.enrollment_id.in_(list(by_id)), MasterplanRound.status == "open")  # type: ignore
-        .order_by(MasterplanRound.submitted_at)).all()
-    pending = _pending_reviewers(session, [r.id for r in rounds], notes)
+    rounds = session.exec(
+        select(MasterplanRound)
+        .where(col(MasterplanRound.enrollment_id).in_(list(by_id)), MasterplanRound.status == RoundStatus.open)
+        .order_by(col(MasterplanRound.submitted_at))
+    ).all()
+    pending = _pending_reviewers(session, [row_id(r) for r in rounds], notes)
     out = []
     for rnd in rounds:
         region, coh = by_id[rnd.enrollment_id]
-        waiting = pending.get(rnd.id) if pending is not None else None
-        out.append({"cohort": coh.name, "bps_code": region.bps_code, "region": region.name,
-                    "round": rnd.round_no, "submitted_local": local_time(rnd.submitted_at, region.timezone),
-                    "days_waiting": round((now - rnd.submitted_at).total_seconds() / 86400, 1),
-                    "reviewers_pending": waiting})
+        waiting = pending.get(row_id(rnd)) if pending is not None else None
+        out.append(
+            {
+                "cohort": coh.name,
+                "bps_code": region.bps_code,
+                "region": region.name,
+                "round": rnd.round_no,
+                "submitted_local": local_time(rnd.submitted_at, region.timezone),
+                "days_waiting": round((now - rnd.submitted_at).total_seconds() / 86400, 1),
+                "reviewers_pending": waiting,
+            }
+        )
     return out
 
 
-def _pending_reviewers(session: Session, round_ids: list, notes: list[str]) -> dict[int, list[str]] | None:
+def _pending_reviewers(session: Session, round_ids: list[int], notes: list[str]) -> dict[int, list[str]] | None:
     """Per round, the names of assigned reviewers without a review; None when not tracked."""
-    assignment = _model("smartcity.models.reviews.tables", "ReviewAssignment")
-    review = _model("smartcity.models.reviews.tables", "Review")
-    reviewer = _model("smartcity.models.reviews.tables", "Reviewer")
-    if not (_has_table(session, assignment) and _has_table(session, review) and _has_table(session, reviewer)):
+    if not _has_tables(session, "smartcity.models.reviews.tables", "ReviewAssignment", "Review", "Reviewer"):
         notes.append("review assignments: not tracked in this database yet")
         return None
     if not round_ids:
         return {}
-    done = set(session.exec(select(review.round_id, review.reviewer_id)  # type: ignore[union-attr]
-                            .where(review.round_id.in_(round_ids))).all())  # type: ignore[union-attr]
+    done = set(
+        session.exec(select(Review.round_id, Review.reviewer_id).where(col(Review.round_id).in_(round_ids))).all()
+    )
     out: dict[int, list[str]] = defaultdict(list)
-    query = (select(assignment.round_id, assignment.reviewer_id, reviewer.name)  # type: ignore[union-attr]
-             .join(reviewer, assignment.reviewer_id == reviewer.id)  # type: ignore[union-attr]
-             .where(assignment.round_id.in_(round_ids)).order_by(reviewer.name))  # type: ignore[union-attr]
+    query = (
+        select(ReviewAssignment.round_id, ReviewAssignment.reviewer_id, Reviewer.name)
+        .join(Reviewer, col(ReviewAssignment.reviewer_id) == Reviewer.id)
+        .where(col(ReviewAssignment.round_id).in_(round_ids))
+        .order_by(Reviewer.name)
+    )
     for round_id, reviewer_id, name in session.exec(query).all():
         if (round_id, reviewer_id) not in done:
             out[round_id].append(name)
     return out
 
 
-def _quick_win_kpis(session: Session, rows: list) -> list[KPIRow]:
-    by_id = {enr.id: (region, coh) for enr, region, coh in rows}
+def _quick_win_kpis(session: Session, rows: Rows) -> list[KPIRow]:
+    by_id = {row_id(enr): (region, coh) for enr, region, coh in rows}
     if not by_id:
         return []
-    wins = session.exec(select(QuickWin).where(QuickWin.enrollment_id.in_(list(by_id)))  # type: ignore
-                        .order_by(QuickWin.id)).all()
+    wins = session.exec(
+        select(QuickWin).where(col(QuickWin.enrollment_id).in_(list(by_id))).order_by(col(QuickWin.id))
+    ).all()
     out = []
     for qw in wins:
         region, coh = by_id[qw.enrollment_id]
         n_evidence = len(session.exec(select(QuickWinEvidence.id).where(QuickWinEvidence.quick_win_id == qw.id)).all())
-        for k in session.exec(select(QuickWinKPI).where(QuickWinKPI.quick_win_id == qw.id).order_by(QuickWinKPI.id)):
-            pct = round(100 * k.actual / k.target, 1) if k.actual is not None and k.target else None
-            out.append(KPIRow(quick_win_id=qw.id, cohort=coh.name, bps_code=region.bps_code, region=region.name,
-                              title=qw.title, dimension=qw.dimension, budget_idr=qw.budget_idr,
-                              verified_by=qw.verified_by, evidence=n_evidence, kpi=k.name, unit=k.unit,
-                              target=k.target, actual=k.actual, percent_of_target=pct))
+        kpis = select(QuickWinKPI).where(QuickWinKPI.quick_win_id == qw.id).order_by(col(QuickWinKPI.id))
+        for k in session.exec(kpis):
+            measured = k.actual is not None and k.target and not k.lower_is_better
+            pct = round(100 * k.actual / k.target, 1) if measured and k.actual is not None else None
+            out.append(
+                KPIRow(
+                    quick_win_id=row_id(qw),
+                    cohort=coh.name,
+                    bps_code=region.bps_code,
+                    region=region.name,
+                    title=qw.title,
+                    dimension=qw.dimension,
+                    budget_idr=qw.budget_idr,
+                    verified_by=qw.verified_by,
+                    evidence=n_evidence,
+                    kpi=k.name,
+                    unit=k.unit,
+                    target=k.target,
+                    actual=k.actual,
+                    percent_of_target=pct,
+                    lower_is_better=k.lower_is_better,
+                    met=kpi_met(k.target, k.actual, k.lower_is_better),
+                )
+            )
     return out
 
 
@@ -332,11 +429,17 @@ def cohort_progress(report: Report, cohort: str) -> tuple[int, int, str]:
     regions = [r for r in report.regions if r.cohort == cohort]
 
     def reached(r: RegionRow, stage: Stage) -> bool:
-        return r.stage == stage.value or any(p.stage == stage.value for p in r.periods)
+        return r.stage == stage or any(p.stage == stage for p in r.periods)
 
     selected = [r for r in regions if reached(r, Stage.selected)]
     done = sum(1 for r in selected if reached(r, Stage.masterplan_completed))
-    delivered = sum(1 for r in regions if r.stage == Stage.quick_win_delivered.value)
+    delivered = sum(1 for r in regions if r.stage == Stage.quick_win_delivered)
     of = len(selected) or len(regions)
-    return done, of, (f"cohort {cohort}: masterplans completed {done} of {of} "
-                      f"{'selected ' if selected else ''}regions; quick wins delivered {delivered}")
+    return (
+        done,
+        of,
+        (
+            f"cohort {cohort}: masterplans completed {done} of {of} "
+            f"{'selected ' if selected else ''}regions; quick wins delivered {delivered}"
+        ),
+    )

@@ -1,31 +1,63 @@
 """Render a `smartcity.models.reports.data.Report` as Markdown, CSV, JSON or a self-contained HTML page. Pure.
 
-The HTML page embeds plotly.js once, inline, so it opens from a file with no server and no network.
-Every piece of text from the database is escaped (html.escape) before it reaches HTML or Markdown.
+The HTML page comes from the jinja2 template `templates/report.html.j2`, with autoescape on: every piece of
+text from the database is escaped there. It embeds plotly.js once, inline, so it opens from a file with no
+server and no network. Markdown tables escape HTML and pipes through `smartcity.models.infra.markdown`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+from datetime import datetime
+from functools import cache
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from smartcity.models.core.stages import MAIN_LINE
-from smartcity.models.reports.data import STAGE_ORDER, RegionRow, Report, cohort_progress
+from smartcity.models.core.money import rupiah
+from smartcity.models.core.stages import MAIN_LINE, Stage
+from smartcity.models.infra.csvfile import write_rows
+from smartcity.models.infra.markdown import md_cell, md_table
+from smartcity.models.quickwins.ops import kpi_progress
+from smartcity.models.reports.data import NO_DEADLINE, STAGE_ORDER, RegionRow, Report, cohort_progress, local_time
+from smartcity.models.reports.words import (
+    HEADERS,
+    KINDS_ID,
+    WORDS,
+    check_lang,
+    header,
+    long_date,
+    number,
+    sentence,
+    stage_label,
+    word,
+)
 
-FORMATS = ("md", "csv", "json", "html")
-SIMULATED_BANNER = "SIMULATED DATA: this report shows a simulation, not the program's real progress."
-STAGE_COLOURS = {
-    "nominated": "#9aa5b1", "selected": "#3e7cb1", "drafting": "#f2a541", "masterplan_completed": "#4caf50",
-    "quick_win_delivered": "#1b5e20", "not_selected": "#c7c7c7", "withdrawn": "#d9534f",
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+FORMATS = ("md", "csv", "json", "html", "csv-id")
+SIMULATED_BANNER = WORDS["en"]["banner"]
+STAGE_COLOURS: dict[Stage, str] = {
+    Stage.nominated: "#9aa5b1",
+    Stage.selected: "#3e7cb1",
+    Stage.drafting: "#f2a541",
+    Stage.masterplan_completed: "#4caf50",
+    Stage.quick_win_delivered: "#1b5e20",
+    Stage.not_selected: "#c7c7c7",
+    Stage.withdrawn: "#d9534f",
 }
 
 
-def render(report: Report, fmt: str) -> str:
-    """The report in one of FORMATS."""
-    renderers = {"md": to_markdown, "csv": to_csv, "json": to_json, "html": to_html}
+def render(report: Report, fmt: str, lang: str = "id") -> str:
+    """The report in one of FORMATS; md and html in `lang` (id: Bahasa Indonesia, the ministry's; or en)."""
+    check_lang(lang)
+    renderers = {
+        "md": lambda r: to_markdown(r, lang),
+        "csv": lambda r: to_csv(r, "en"),
+        "csv-id": lambda r: to_csv(r, "id"),
+        "json": to_json,
+        "html": lambda r: to_html(r, lang),
+    }
     if fmt not in renderers:
         raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
     return renderers[fmt](report)
@@ -36,97 +68,201 @@ def label(stage: str) -> str:
     return stage.replace("_", " ")
 
 
-def _num(value: float | int | None, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
+def _num(value: float | int | None, digits: int = 1, lang: str = "en") -> str:
+    """A number for a table: thousands separated, floats to `digits` places, None as '-'."""
+    return number(value, lang, digits)
 
 
-def md_cell(value: Any) -> str:
-    """A Markdown table cell: escaped HTML, escaped pipes, one line."""
-    text = escape(str(value), quote=False) if value is not None else "-"
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _funnel_rows(report: Report) -> list[list[Any]]:
-    return [[label(f.stage), f.count, f.reached, _num(f.population) + (f" (+{f.population_unknown} unknown)"
-             if f.population_unknown else "")] for f in report.funnel]
-
-
-def _funnel_header(report: Report) -> list[str]:
-    return ["stage", "regions now", "ever reached", f"population now ({report.population_year})"]
-
-
-def _region_cells(r: RegionRow) -> list[Any]:
-    return [r.cohort, r.bps_code, r.name, r.province, label(r.stage), r.since_local,
-            _num(r.days_in_stage.get(r.stage)), r.deadline]
-
-
-REGION_HEADER = ["cohort", "code", "region", "province", "stage", "since (local)", "days in stage",
-                 "next deadline (local)"]
-
-
-def to_markdown(report: Report) -> str:
-    """The whole report as Markdown."""
-    parts = [f"# {md_cell(report.title)}", ""]
-    if report.simulated:
-        parts += [f"> **{SIMULATED_BANNER}**", ""]
-    parts += [f"Generated {report.generated_at:%Y-%m-%d %H:%M} UTC. Population: {md_cell(report.population_source)}.",
-              "", "## Funnel", "", md_table(_funnel_header(report), _funnel_rows(report)),
-              "", "## Regions", "", md_table(REGION_HEADER, [_region_cells(r) for r in report.regions])]
-    for title, header, rows in _extra_sections(report):
-        parts += ["", f"## {title}", "", md_table(header, rows) if rows else "None."]
-    if report.notes:
-        parts += ["", "## Notes", ""] + [f"- {md_cell(n)}" for n in report.notes]
-    return "\n".join(parts) + "\n"
-
-
-def _extra_sections(report: Report) -> list[tuple[str, list[str], list[list[Any]]]]:
-    overdue = [[o["cohort"], o["bps_code"], o["region"], label(o["stage"]), f"{o['key']} ({o['kind']})",
-                o["due_local"], o["days_overdue"]] for o in report.overdue]
-    reviews = [[r["cohort"], r["bps_code"], r["region"], r["round"], r["submitted_local"], r["days_waiting"],
-                "not tracked" if r["reviewers_pending"] is None else (", ".join(r["reviewers_pending"]) or "none")]
-               for r in report.reviews_outstanding]
-    kpis = [[k.bps_code, k.region, k.title, k.dimension, _num(k.budget_idr), k.kpi, k.unit, _num(k.target),
-             _num(k.actual), _num(k.percent_of_target), k.verified_by or "not verified"] for k in report.quick_win_kpis]
+def _funnel_rows(report: Report, lang: str = "en") -> list[list[Any]]:
+    """The funnel table's rows: stage, regions there now, regions that reached it, population now."""
+    unknown = word("unknown", lang)
     return [
-        ("Overdue", ["cohort", "code", "region", "stage", "deadline", "was due (local)", "days overdue"], overdue),
-        ("Reviews outstanding", ["cohort", "code", "region", "round", "submitted (local)", "days waiting",
-                                 "reviewers pending"], reviews),
-        ("Quick-win KPIs", ["code", "region", "quick win", "dimension", "budget (IDR)", "KPI", "unit", "target",
-                            "actual", "% of target", "verified by"], kpis),
+        [
+            stage_label(f.stage, lang),
+            f.count,
+            f.reached,
+            _num(f.population, lang=lang) + (f" (+{f.population_unknown} {unknown})" if f.population_unknown else ""),
+        ]
+        for f in report.funnel
     ]
 
 
-def csv_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (a name starting with '=' stays text)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "@", "\t", "\r"):
-        return "'" + value
-    return value
+def _funnel_header(report: Report, lang: str = "en") -> list[str]:
+    """The funnel table's header (the population column names its year)."""
+    return header("funnel", lang, year=report.population_year)
 
 
-def to_csv(report: Report) -> str:
-    """One row per region: stage, days in each stage, deadline; every row says if the data are simulated."""
-    out = io.StringIO(newline="")
-    header = ["simulated", "cohort", "bps_code", "name", "province", "timezone",
-              f"population_{report.population_year}", "stage", "since_utc", "since_local",
-              *[f"days_{s.value}" for s in STAGE_ORDER], "deadline", "overdue"]
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    for r in report.regions:
-        writer.writerow([csv_cell(v) for v in (
-            str(report.simulated).lower(), r.cohort, r.bps_code, r.name, r.province, r.timezone,
-            "" if r.population is None else r.population, r.stage, r.since.isoformat(), r.since_local,
-            *["" if s.value not in r.days_in_stage else r.days_in_stage[s.value] for s in STAGE_ORDER],
-            r.deadline, str(r.overdue).lower())])
-    return out.getvalue()
+def _region_cells(r: RegionRow, lang: str = "en", now: datetime | None = None) -> list[Any]:
+    """One region's row of the regions table."""
+    return [
+        r.cohort,
+        r.bps_code,
+        r.name,
+        r.province,
+        stage_label(r.stage, lang),
+        r.since_local,
+        _num(r.days_in_stage.get(r.stage), lang=lang),
+        _deadline(r, lang, now),
+    ]
+
+
+def _deadline(r: RegionRow, lang: str, now: datetime | None) -> str:
+    """The region's next deadline in `lang` (English: the data layer's own sentence)."""
+    if lang == "en" or now is None:
+        return r.deadline
+    if r.deadline_due_at is None or r.deadline_key is None:
+        return word("no deadline", lang) if r.deadline == NO_DEADLINE else r.deadline
+    days = (r.deadline_due_at - now).total_seconds() / 86400
+    left = word("in days" if days >= 0 else "overdue by", lang).format(n=_num(abs(days), lang=lang))
+    kind = KINDS_ID.get(r.deadline_kind or "", r.deadline_kind or "")
+    return word("due", lang).format(
+        what=f"{r.deadline_key} ({kind})", when=local_time(r.deadline_due_at, r.timezone), left=left
+    )
+
+
+REGION_HEADER = HEADERS["en"]["regions"]
+
+
+def report_title(report: Report, lang: str) -> str:
+    """The report's title in `lang`; a title the data layer did not write is kept as it is."""
+    if report.cohort is not None and report.title == WORDS["en"]["title cohort"].format(cohort=report.cohort):
+        return word("title cohort", lang).format(cohort=report.cohort)
+    if report.cohort is None and report.title == WORDS["en"]["title program"]:
+        return word("title program", lang)
+    return report.title
+
+
+def _generated(report: Report, lang: str) -> str:
+    """'Generated 2017-09-01 10:00 UTC. Population: ...' in `lang` (id: the date written out)."""
+    return word("generated", lang).format(
+        when=long_date(report.generated_at, lang), source=sentence(report.population_source, lang)
+    )
+
+
+def to_markdown(report: Report, lang: str = "id") -> str:
+    """The whole report as Markdown, in `lang`."""
+    now = report.generated_at
+    parts = [f"# {md_cell(report_title(report, lang))}", ""]
+    if report.simulated:
+        parts += [f"> **{word('banner', lang)}**", ""]
+    parts += [
+        md_cell(_generated(report, lang)),
+        "",
+        f"## {word('funnel', lang)}",
+        "",
+        md_table(_funnel_header(report, lang), _funnel_rows(report, lang)),
+        "",
+        f"## {word('regions', lang)}",
+        "",
+        md_table(header("regions", lang), [_region_cells(r, lang, now) for r in report.regions]),
+    ]
+    for title, head, rows in _extra_sections(report, lang):
+        parts += ["", f"## {title}", "", md_table(head, rows) if rows else word("none", lang)]
+    if report.notes:
+        parts += ["", f"## {word('notes', lang)}", ""] + [f"- {md_cell(sentence(n, lang))}" for n in report.notes]
+    return "\n".join(parts) + "\n"
+
+
+def _extra_sections(report: Report, lang: str = "en") -> list[tuple[str, list[str], list[list[Any]]]]:
+    """(title, header, rows) of the overdue, reviews-outstanding and quick-win KPI tables."""
+    overdue = [
+        [
+            o["cohort"],
+            o["bps_code"],
+            o["region"],
+            stage_label(o["stage"], lang),
+            f"{o['key']} ({o['kind'] if lang == 'en' else KINDS_ID.get(o['kind'], o['kind'])})",
+            o["due_local"],
+            _num(o["days_overdue"], lang=lang),
+        ]
+        for o in report.overdue
+    ]
+    reviews = [
+        [
+            r["cohort"],
+            r["bps_code"],
+            r["region"],
+            r["round"],
+            r["submitted_local"],
+            _num(r["days_waiting"], lang=lang),
+            _pending(r["reviewers_pending"], lang),
+        ]
+        for r in report.reviews_outstanding
+    ]
+    kpis = [
+        [
+            k.bps_code,
+            k.region,
+            k.title,
+            k.dimension,
+            rupiah(k.budget_idr),
+            k.kpi,
+            k.unit,
+            _num(k.target, lang=lang),
+            _num(k.actual, lang=lang),
+            kpi_progress(k.target, k.actual, k.unit, k.lower_is_better, lang),
+            k.verified_by or word("not verified", lang),
+        ]
+        for k in report.quick_win_kpis
+    ]
+    return [
+        (word("overdue", lang), header("overdue", lang), overdue),
+        (word("reviews", lang), header("reviews", lang), reviews),
+        (word("kpis", lang), header("kpis", lang), kpis),
+    ]
+
+
+def _pending(names: list[str] | None, lang: str) -> str:
+    """The reviewers still to answer: their names, 'none', or 'not tracked'."""
+    if names is None:
+        return word("not tracked", lang)
+    return ", ".join(names) or word("nobody", lang)
+
+
+def to_csv(report: Report, dialect: str = "en") -> str:
+    """One row per region: stage, days in each stage, deadline; every row says if the data are simulated.
+
+    Column names and values stay machine-readable in both dialects (`id`: ';', decimal comma, BOM)."""
+    head = [
+        "simulated",
+        "cohort",
+        "bps_code",
+        "name",
+        "province",
+        "timezone",
+        f"population_{report.population_year}",
+        "stage",
+        "since_utc",
+        "since_local",
+        *[f"days_{s}" for s in STAGE_ORDER],
+        "deadline",
+        "overdue",
+    ]
+    rows = [
+        dict(
+            zip(
+                head,
+                (
+                    report.simulated,
+                    r.cohort,
+                    r.bps_code,
+                    r.name,
+                    r.province,
+                    r.timezone,
+                    r.population,
+                    r.stage.value,
+                    r.since,
+                    r.since_local,
+                    *[r.days_in_stage.get(s) for s in STAGE_ORDER],
+                    r.deadline,
+                    r.overdue,
+                ),
+                strict=True,
+            )
+        )
+        for r in report.regions
+    ]
+    return write_rows(rows, header=head, dialect=dialect)
 
 
 def to_json(report: Report) -> str:
@@ -134,20 +270,28 @@ def to_json(report: Report) -> str:
     return json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
 
-def funnel_figure(report: Report) -> Any:
+def funnel_figure(report: Report, lang: str = "en") -> Any:
     """A plotly funnel of how many regions reached each main-line stage."""
     import plotly.graph_objects as go
 
     reached = {f.stage: f.reached for f in report.funnel}
-    fig = go.Figure(go.Funnel(y=[label(s.value) for s in MAIN_LINE], x=[reached.get(s.value, 0) for s in MAIN_LINE],
-                              textinfo="value+percent initial",
-                              marker={"color": [STAGE_COLOURS[s.value] for s in MAIN_LINE]}))
-    fig.update_layout(title=_chart_title("Regions that reached each stage", report), height=420,
-                      margin={"l": 180, "r": 40, "t": 60, "b": 40})
+    fig = go.Figure(
+        go.Funnel(
+            y=[stage_label(s, lang) for s in MAIN_LINE],
+            x=[reached.get(s, 0) for s in MAIN_LINE],
+            textinfo="value+percent initial",
+            marker={"color": [STAGE_COLOURS[s] for s in MAIN_LINE]},
+        )
+    )
+    fig.update_layout(
+        title=_chart_title(word("funnel chart", lang), report, lang),
+        height=420,
+        margin={"l": 180, "r": 40, "t": 60, "b": 40},
+    )
     return fig
 
 
-def timeline_figure(report: Report) -> Any:
+def timeline_figure(report: Report, lang: str = "en") -> Any:
     """A Gantt chart: one row per region, one bar per stretch of time in a stage."""
     import plotly.graph_objects as go
 
@@ -156,85 +300,146 @@ def timeline_figure(report: Report) -> Any:
         ys, bases, widths, hovers = [], [], [], []
         for r in report.regions:
             for p in r.periods:
-                if p.stage != stage.value or p.days is None:
+                if p.stage != stage or p.days is None:
                     continue
                 end = p.end or report.generated_at
                 ys.append(escape(f"{r.bps_code} {r.name}"))
                 bases.append(p.start.isoformat())
                 widths.append((end - p.start).total_seconds() * 1000)
-                hovers.append(escape(f"{r.name}: {label(stage.value)} {p.days:.1f} days"))
+                hovers.append(
+                    escape(f"{r.name}: {stage_label(stage, lang)} {_num(p.days, lang=lang)} {word('days', lang)}")
+                )
         if ys:
-            fig.add_trace(go.Bar(name=label(stage.value), y=ys, base=bases, x=widths, orientation="h",
-                                 hovertext=hovers, hoverinfo="text", marker={"color": STAGE_COLOURS[stage.value]}))
-    fig.update_layout(barmode="overlay", title=_chart_title("Days in each stage, per region", report),
-                      height=max(320, 120 + 22 * len(report.regions)), xaxis={"type": "date"},
-                      yaxis={"autorange": "reversed"}, margin={"l": 260, "r": 40, "t": 60, "b": 40})
+            fig.add_trace(
+                go.Bar(
+                    name=stage_label(stage, lang),
+                    y=ys,
+                    base=bases,
+                    x=widths,
+                    orientation="h",
+                    hovertext=hovers,
+                    hoverinfo="text",
+                    marker={"color": STAGE_COLOURS[stage]},
+                )
+            )
+    fig.update_layout(
+        barmode="overlay",
+        title=_chart_title(word("timeline chart", lang), report, lang),
+        height=max(320, 120 + 22 * len(report.regions)),
+        xaxis={"type": "date"},
+        yaxis={"autorange": "reversed"},
+        margin={"l": 260, "r": 40, "t": 60, "b": 40},
+    )
     return fig
 
 
-def _chart_title(text: str, report: Report) -> str:
-    return escape(text + (" (SIMULATED DATA)" if report.simulated else ""))
+def _chart_title(text: str, report: Report, lang: str = "en") -> str:
+    """A chart's title, escaped, marked when the data are simulated."""
+    return escape(text + (word("simulated mark", lang) if report.simulated else ""))
 
 
-def _html_table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape('-' if c is None else str(c))}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+@cache
+def _environment() -> Environment:
+    """The jinja2 environment of the report templates, built on first use (nothing happens at import)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    # autoescape=True, not select_autoescape(): the template's name ends in .j2, not .html.
+    return Environment(
+        loader=PackageLoader("smartcity.models.reports", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
 
 
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}th{background:#f0f0f0}
-.banner{background:#fff3cd;border:2px solid #d39e00;padding:1em;font-weight:bold;font-size:1.1em}
-.overdue{color:#b00020}"""
+def _chart_html(figure: Any, div_id: str, *, with_plotlyjs: bool) -> Any:
+    """A plotly chart's <div> (and plotly.js itself, once) for the page, marked safe for the template.
+
+    Safe because it is plotly's own output from our installed package: the texts it carries from the
+    database were escaped when the figure was built (see timeline_figure)."""
+    from markupsafe import Markup
+
+    return Markup(
+        figure.to_html(
+            full_html=False,
+            include_plotlyjs=with_plotlyjs,
+            div_id=div_id,
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
 
 
-def to_html(report: Report) -> str:
-    """A single HTML file with the charts (plotly.js inline, once) and the tables."""
-    config = {"displaylogo": False, "responsive": True}
-    funnel_div = funnel_figure(report).to_html(full_html=False, include_plotlyjs=True, div_id="funnel-chart",
-                                               config=config)
-    timeline_div = timeline_figure(report).to_html(full_html=False, include_plotlyjs=False,
-                                                   div_id="timeline-chart", config=config)
-    banner = f'<div class="banner" id="simulated-banner">{escape(SIMULATED_BANNER)}</div>' if report.simulated else ""
-    sections = "".join(f"<h2>{escape(title)}</h2>" + (_html_table(header, rows) if rows else "<p>None.</p>")
-                       for title, header, rows in _extra_sections(report))
-    notes = "".join(f"<li>{escape(n)}</li>" for n in report.notes)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(report.title)}</title><style>{_CSS}</style></head>
-<body>{banner}<h1>{escape(report.title)}</h1>
-<p>Generated {report.generated_at:%Y-%m-%d %H:%M} UTC. Population: {escape(report.population_source)}.</p>
-<h2>Funnel</h2>{funnel_div}{_html_table(_funnel_header(report), _funnel_rows(report))}
-<h2>Timeline</h2>{timeline_div}
-<h2>Regions</h2>{_html_table(REGION_HEADER, [_region_cells(r) for r in report.regions])}
-{sections}{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
-</body></html>
-"""
+def to_html(report: Report, lang: str = "id") -> str:
+    """A single HTML file with the charts (plotly.js inline, once) and the tables, in `lang`."""
+    sections = [{"title": title, "header": head, "rows": rows} for title, head, rows in _extra_sections(report, lang)]
+    now = report.generated_at
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            lang=lang,
+            title=report_title(report, lang),
+            banner=word("banner", lang) if report.simulated else None,
+            generated=_generated(report, lang),
+            headings={key: word(key, lang) for key in ("funnel", "timeline", "regions", "notes", "none")},
+            funnel_chart=_chart_html(funnel_figure(report, lang), "funnel-chart", with_plotlyjs=True),
+            timeline_chart=_chart_html(timeline_figure(report, lang), "timeline-chart", with_plotlyjs=False),
+            funnel={"header": _funnel_header(report, lang), "rows": _funnel_rows(report, lang)},
+            regions={"header": header("regions", lang), "rows": [_region_cells(r, lang, now) for r in report.regions]},
+            sections=sections,
+            notes=[sentence(n, lang) for n in report.notes],
+        )
+    )
+
+
+def region_file_markdown(region_code: str, rows: list[dict[str, Any]]) -> str:
+    """The closing record of a region's file: its whole stage history as a table (rows from `history`)."""
+    table = md_table(
+        ["at (region's local time)", "from", "to", "by", "reason"],
+        [[r["at_local"], r["from"], r["to"], r["actor"], r["reason"] or ""] for r in rows],
+    )
+    return f"# Region file {md_cell(region_code)}: closed\n\n{table}"
 
 
 def program_board_markdown(report: Report) -> str:
     """The 'program board' artifact: region x stage (days spent; the current stage in bold), deadline."""
-    header = ["region", *[label(s.value) for s in STAGE_ORDER], "next deadline (region's local time)"]
+    header = ["region", *[label(s) for s in STAGE_ORDER], "next deadline (region's local time)"]
     rows = []
     for r in report.regions:
         cells = []
         for s in STAGE_ORDER:
-            days = r.days_in_stage.get(s.value)
+            days = r.days_in_stage.get(s)
             text = "-" if days is None else f"{days:.1f} d"
-            cells.append(f"▶ {'now' if days is None else text}" if s.value == r.stage else text)
+            cells.append(f"▶ {'now' if days is None else text}" if s == r.stage else text)
         rows.append([f"{r.bps_code} {r.name} ({r.cohort})", *cells, r.deadline])
     head = f"# Program board\n\n{'**' + SIMULATED_BANNER + '**' + chr(10) + chr(10) if report.simulated else ''}"
-    return (head + f"As of {report.generated_at:%Y-%m-%d %H:%M} UTC; ▶ marks the current stage.\n\n"
-            + md_table(header, rows) + "\n")
+    return (
+        head
+        + f"As of {report.generated_at:%Y-%m-%d %H:%M} UTC; ▶ marks the current stage.\n\n"
+        + md_table(header, rows)
+        + "\n"
+    )
 
 
 def cohort_table(report: Report, cohort: str) -> list[dict[str, Any]]:
     """The rows of a cohort's table artifact."""
-    return [{"code": r.bps_code, "region": r.name, "province": r.province, "stage": label(r.stage),
-             "since (local)": r.since_local, "days in stage": r.days_in_stage.get(r.stage),
-             "next deadline (local)": r.deadline, "overdue": "yes" if r.overdue else "no",
-             **({"data": "simulated"} if report.simulated else {})}
-            for r in report.regions if r.cohort == cohort]
+    return [
+        {
+            "code": r.bps_code,
+            "region": r.name,
+            "province": r.province,
+            "stage": label(r.stage),
+            "since (local)": r.since_local,
+            "days in stage": r.days_in_stage.get(r.stage),
+            "next deadline (local)": r.deadline,
+            "overdue": "yes" if r.overdue else "no",
+            **({"data": "simulated"} if report.simulated else {}),
+        }
+        for r in report.regions
+        if r.cohort == cohort
+    ]
 
 
 def cohort_progress_percent(report: Report, cohort: str) -> tuple[float, str]:

@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from smartcity.models.core.tables import utc_column
 from sqlmodel import JSON, Column, Field, SQLModel
+
+from smartcity.models.core.tables import utc_column
+from smartcity.models.infra.db import enum_field
+from smartcity.models.vocabulary import Decision, RoundStatus
 
 
 class MasterplanRound(SQLModel, table=True):
@@ -22,7 +25,7 @@ class MasterplanRound(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
     round_no: int
-    status: str = Field(default="open", max_length=24)  # open | approved | revision_requested
+    status: RoundStatus = enum_field(RoundStatus, 24, default=RoundStatus.open)
     submitted_at: datetime = utc_column()
     closed_at: datetime | None = utc_column(nullable=True)
     version_label: str | None = Field(default=None, max_length=50)
@@ -70,6 +73,9 @@ class ReviewAssignment(SQLModel, table=True):
     reviewer_id: int = Field(foreign_key="reviewer.id", index=True)
     assigned_at: datetime = utc_column()
     why: str = Field(max_length=500)
+    # Set when the reviewer is taken off the round (a conflict declared later, deactivation): the row stays
+    # as history, and their review, if any, no longer counts toward the quorum.
+    unassigned_at: datetime | None = utc_column(nullable=True)
 
 
 class Review(SQLModel, table=True):
@@ -81,7 +87,7 @@ class Review(SQLModel, table=True):
     round_id: int = Field(foreign_key="masterplan_round.id", index=True)
     reviewer_id: int = Field(foreign_key="reviewer.id", index=True)
     scores: dict = Field(sa_column=Column(JSON, nullable=False))  # {dimension: {"score": 1..5, "comment": str}}
-    decision: str = Field(max_length=10)  # approve | revise
+    decision: Decision = enum_field(Decision, 10)
     comment: str | None = Field(default=None, max_length=2000)
     submitted_at: datetime = utc_column()
     source: str = Field(max_length=8)  # cli | ui

@@ -3,8 +3,9 @@
 In 2017 the ministry chose the first 25 regions by weighing fiscal capacity, the high-performing list, the
 Sustainable and Green City indices, leading sectors, readiness and Nawa Cita priorities, while making sure
 the cohort reached all of Indonesia. This module replays such a choice from an explicit `SelectionPolicy`:
-weighted normalised indicators, then two equity rules (a per-province cap and an island-group floor).
-Every step is explainable: each `RegionScore` carries its contributions, rank, reason and equity flag.
+weighted normalised indicators, then two equity rules (a per-province cap and island-group floors).
+Every step is explainable: each `RegionScore` carries its contributions, rank, reason and equity flag, and
+the flag names the rule that decided the region whenever rank order alone does not explain its outcome.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from smartcity.models import DATA_DIR, POLICIES_DIR
 from smartcity.models.core.errors import BadInput
+from smartcity.models.infra.markdown import md_table
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
@@ -29,6 +32,7 @@ __all__ = [
     "ISLAND_GROUPS",
     "TIE_BREAK_KEYS",
     "Flip",
+    "InfeasiblePolicy",
     "Nominee",
     "PolicyError",
     "RegionScore",
@@ -74,6 +78,10 @@ class PolicyError(BadInput, ValueError):
     """A selection policy file is unreadable or invalid; the message is one line naming the file."""
 
 
+class InfeasiblePolicy(BadInput, ValueError):
+    """A valid policy whose equity rules cannot all be met by these nominees; one line naming the rule."""
+
+
 def island_group(province_code_or_bps_code: str | int) -> str:
     """Return the island group of a 2-digit province code or 4-digit BPS code (e.g. "3273" -> "Java")."""
     text = str(province_code_or_bps_code).strip().replace(".", "")
@@ -99,9 +107,16 @@ class SelectionPolicy(BaseModel):
     source: str = Field(min_length=1)
     weights: dict[str, float]
     normalisation: Literal["minmax", "zscore"] = "minmax"
+    # The cohort's quota rules: the policy's `quota` is what `score` uses on a bare list of nominees, and
+    # replaces a cohort's quota only with `quota_override = true` (never above the cohort's; see
+    # `for_cohort`), so a cohort created with --quota 50 is not silently cut to a policy's 25.
     quota: int
+    quota_override: bool = False
     max_per_province: int | None = None
-    min_per_island_group: Literal[0, 1] = 1
+    # The floor of every island group that has an eligible nominee; `island_group_floors` overrides it per
+    # group and, being explicit, also applies to a group without nominees (which then cannot be met).
+    min_per_island_group: int = 1
+    island_group_floors: dict[str, int] = Field(default_factory=dict)
     missing: Literal["exclude", "impute_median", "impute_min"] = "exclude"
     tie_breaks: list[str] = Field(default_factory=list)
     higher_is_better: dict[str, bool] = Field(default_factory=dict)
@@ -130,13 +145,22 @@ class SelectionPolicy(BaseModel):
             raise ValueError(f"max_per_province must be >= 1 or absent (got {cap})")
         return cap
 
-    @field_validator("min_per_island_group", mode="before")
+    @field_validator("min_per_island_group")
     @classmethod
-    def _floor_not_bool(cls, value: Any) -> Any:
-        # Literal[0, 1] would accept true/false (True == 1); the file should say 0 or 1.
-        if isinstance(value, bool):
-            raise ValueError(f"must be 0 or 1, not {str(value).lower()}")  # noqa: TRY004 (pydantic needs ValueError)
-        return value
+    def _floor_not_negative(cls, floor: int) -> int:
+        if floor < 0:
+            raise ValueError(f"must be a whole number >= 0 (got {floor})")
+        return floor
+
+    @field_validator("island_group_floors")
+    @classmethod
+    def _group_floors_known(cls, floors: dict[str, int]) -> dict[str, int]:
+        for group, floor in floors.items():
+            if group not in ISLAND_GROUPS:
+                raise ValueError(f"unknown island group '{group}' (valid: {', '.join(ISLAND_GROUPS)})")
+            if floor < 0:
+                raise ValueError(f"floor of {group} must be a whole number >= 0 (got {floor})")
+        return floors
 
     @field_validator("tie_breaks")
     @classmethod
@@ -154,6 +178,59 @@ class SelectionPolicy(BaseModel):
         if unknown:
             raise ValueError(f"higher_is_better names indicators without a weight: {', '.join(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _group_floors_fit_quota(self) -> SelectionPolicy:
+        # Only the named floors are known before the nominees; `score` checks the rest when it has them.
+        total = sum(self.island_group_floors.values())
+        if total > self.quota:
+            raise ValueError(f"island-group floors add up to {total}, more than the quota of {self.quota}")
+        return self
+
+    def for_cohort(self, cohort: str, cohort_quota: int) -> tuple[SelectionPolicy, str | None]:
+        """This policy with the quota that rules for the cohort, and a note when policy and cohort disagree."""
+        if self.quota == cohort_quota:
+            return self, None
+        if self.quota_override:
+            return self, (
+                f"quota: the policy's {self.quota} overrides cohort {cohort}'s quota of {cohort_quota} "
+                "(quota_override = true)"
+            )
+        note = (
+            f"quota: cohort {cohort}'s quota of {cohort_quota} rules; the policy's quota of {self.quota} is not "
+            "applied (set quota_override = true in the policy to apply it)"
+        )
+        # model_copy skips validation: check the named floors against the quota actually used.
+        named = sum(self.island_group_floors.values())
+        if named > cohort_quota:
+            raise InfeasiblePolicy(
+                f"policy {self.name}: island-group floors add up to {named}, more than cohort "
+                f"{cohort}'s quota of {cohort_quota}"
+            )
+        return self.model_copy(update={"quota": cohort_quota}), note
+
+    def floor_of(self, group: str, has_nominee: bool = True) -> int:
+        """The floor of one island group: its own floor, else the blanket floor if it has an eligible nominee."""
+        if group in self.island_group_floors:
+            return self.island_group_floors[group]
+        return self.min_per_island_group if has_nominee else 0
+
+    def floor_text(self) -> str:
+        """The floors in words, for explanations (e.g. 'at least 3 region(s) per island group ...; Papua 2')."""
+        parts = []
+        if self.min_per_island_group:
+            parts.append(
+                f"at least {self.min_per_island_group} region(s) per island group that has an eligible nominee"
+            )
+        if self.island_group_floors:
+            parts.append("per group: " + ", ".join(f"{group} {floor}" for group, floor in self._named_floors()))
+        return "; ".join(parts) or "off"
+
+    def _named_floors(self) -> list[tuple[str, int]]:
+        """The per-group floors in island-group order."""
+        return [
+            (group, self.island_group_floors[group]) for group in ISLAND_GROUPS if group in self.island_group_floors
+        ]
 
     def is_higher_better(self, indicator: str) -> bool:
         """Whether a larger raw value of `indicator` is better (default True)."""
@@ -318,9 +395,16 @@ class SelectionResult:
         rows = []
         for r in self.regions:
             row: dict[str, Any] = {
-                "rank": r.rank, "bps_code": r.bps_code, "name": r.name, "province": r.province,
-                "island_group": r.island_group, "total": r.total, "selected": r.selected,
-                "equity_rule": r.equity_rule, "imputed": ",".join(r.imputed), "reason": r.reason,
+                "rank": r.rank,
+                "bps_code": r.bps_code,
+                "name": r.name,
+                "province": r.province,
+                "island_group": r.island_group,
+                "total": r.total,
+                "selected": r.selected,
+                "equity_rule": r.equity_rule,
+                "imputed": ",".join(r.imputed),
+                "reason": r.reason,
             }
             row.update({f"contrib_{ind}": r.contributions.get(ind) for ind in indicators})
             rows.append(row)
@@ -350,18 +434,25 @@ def _policy_markdown(policy: SelectionPolicy) -> list[str]:
         f"**Source of the weights:** {policy.source}",
         "",
         f"- normalisation: {policy.normalisation}; missing indicators: {policy.missing}",
-        (f"- quota: {policy.quota}; max per province: {cap}; "
-         f"island-group floor: {'on' if policy.min_per_island_group else 'off'}"),
+        f"- quota: {policy.quota}; max per province: {cap}; island-group floor: {policy.floor_text()}",
         f"- tie-breaks: {', '.join([*policy.tie_breaks, 'bps_code'])}",
         "",
-        "| indicator | weight | share | better when |",
-        "|---|---:|---:|---|",
     ]
-    for ind in sorted(policy.weights):
-        share = policy.weights[ind] / total_weight
-        direction = "higher" if policy.is_higher_better(ind) else "lower"
-        lines.append(f"| {ind} | {policy.weights[ind]:g} | {share:.1%} | {direction} |")
-    return lines
+    rows = [
+        [
+            ind,
+            f"{policy.weights[ind]:g}",
+            f"{policy.weights[ind] / total_weight:.1%}",
+            "higher" if policy.is_higher_better(ind) else "lower",
+        ]
+        for ind in sorted(policy.weights)
+    ]
+    return [
+        *lines,
+        *md_table(
+            ["indicator", "weight", "share", "better when"], rows, align=[None, "right", "right", None]
+        ).splitlines(),
+    ]
 
 
 def _region_line(r: RegionScore) -> str:
@@ -374,7 +465,7 @@ def _region_line(r: RegionScore) -> str:
 
 def _notable_rejections(regions: list[RegionScore], runners_up: int = 3) -> list[RegionScore]:
     """Rejected regions worth explaining: moved by an equity rule, excluded, or just below the cut."""
-    notable = [r for r in regions if not r.selected and (r.equity_rule or "displaced" in r.reason)]
+    notable = [r for r in regions if not r.selected and r.equity_rule]
     seen = {r.bps_code for r in notable}
     below = [r for r in regions if not r.selected and r.rank is not None and r.bps_code not in seen]
     return sorted(notable + below[:runners_up], key=lambda r: (r.rank is None, r.rank or 0, r.bps_code))
@@ -442,11 +533,12 @@ def _apply_missing(
     entries, excluded = [], []
     for nominee in nominees:
         missing = [i for i in indicators if nominee.indicators.get(i) is None]
-        unfillable = [i for i in missing if fills.get(i) is None]
+        filled = {i: fills.get(i) if i in missing else nominee.indicators.get(i) for i in indicators}
+        unfillable = [i for i in missing if filled[i] is None]
         if unfillable:
             excluded.append((nominee, f"missing indicator {', '.join(unfillable)}"))
             continue
-        values = {i: nominee.indicators[i] if i not in missing else fills[i] for i in indicators}
+        values = {i: v for i, v in filled.items() if v is not None}  # every one, now that none is unfillable
         entries.append(_Entry(nominee, nominee.island_group, values, missing))
     _note_missing(entries, excluded, policy, notes)
     return entries, excluded
@@ -490,8 +582,10 @@ def _compute_totals(entries: list[_Entry], policy: SelectionPolicy, notes: list[
         column = [e.values[indicator] for e in entries]
         normed = _normalise(column, policy.normalisation, policy.is_higher_better(indicator))
         if normed is None:
-            notes.append(f"indicator '{indicator}' has the same value for every eligible nominee: "
-                         "normalised to 0 for everyone (it contributes nothing)")
+            notes.append(
+                f"indicator '{indicator}' has the same value for every eligible nominee: "
+                "normalised to 0 for everyone (it contributes nothing)"
+            )
             normed = [0.0] * len(column)
         share = policy.weights[indicator] / weight_sum
         for entry, value in zip(entries, normed, strict=True):
@@ -539,123 +633,226 @@ def _rank_key(policy: SelectionPolicy):
 
 
 # ---------------------------------------------------------------------------------------- selection
+#
+# Floors first, then rank order: each island group's best-ranked nominees up to its floor are reserved
+# (within the province cap), and the remaining places go by rank to nominees whose province is not full.
+# The explanation is read off the outcome afterwards, so it cannot drift from what was decided: a region
+# that is out while a lower-ranked region is in names the equity rule that kept it out, and a floor pick
+# that jumped ahead of such a region is flagged as brought in by the floor.
 
 
-def _greedy(ranked: list[_Entry], policy: SelectionPolicy, reserved: list[_Entry]) -> tuple[list[str], set[str]]:
-    """Fill the quota by rank after `reserved`, skipping full provinces; return (chosen, cap-skipped)."""
+def _floors(ranked: list[_Entry], policy: SelectionPolicy) -> dict[str, int]:
+    """The floor each island group must reach with these eligible nominees (0 where none applies)."""
+    present = {e.group for e in ranked}
+    return {group: policy.floor_of(group, group in present) for group in ISLAND_GROUPS}
+
+
+def _check_feasible(ranked: list[_Entry], policy: SelectionPolicy, floors: dict[str, int]) -> None:
+    """Refuse floors that the quota, the eligible nominees or the province cap cannot meet (one line each)."""
+    prefix = f"policy '{policy.name}': "
+    total = sum(floors.values())
+    if total > policy.quota:
+        named = ", ".join(f"{group} {floor}" for group, floor in floors.items() if floor)
+        raise InfeasiblePolicy(
+            f"{prefix}the island-group floors add up to {total} ({named}), more than the quota of {policy.quota}"
+        )
+    per_province = Counter(e.nominee.province_key for e in ranked)
+    for group, floor in floors.items():
+        counts = [n for province, n in per_province.items() if island_group(province) == group]
+        if floor > sum(counts):
+            raise InfeasiblePolicy(
+                f"{prefix}the island-group floor of {floor} for {group} cannot be met: only "
+                f"{sum(counts)} eligible nominee(s) in {group}"
+            )
+        cap = policy.max_per_province
+        room = sum(counts) if cap is None else sum(min(n, cap) for n in counts)
+        if floor > room:
+            raise InfeasiblePolicy(
+                f"{prefix}the island-group floor of {floor} for {group} cannot be met under the "
+                f"province cap of {cap}: its eligible nominees are in {len(counts)} province(s), "
+                f"which allow at most {room}"
+            )
+
+
+def _has_room(selected_in_province: int, policy: SelectionPolicy) -> bool:
+    """Whether a province with this many selected regions may take one more under the cap."""
+    return policy.max_per_province is None or selected_in_province < policy.max_per_province
+
+
+def _reserve_floors(ranked: list[_Entry], policy: SelectionPolicy, floors: dict[str, int]) -> list[_Entry]:
+    """Each group's best-ranked nominees up to its floor, within the province cap, in rank order."""
+    need = dict(floors)
+    per_province: Counter[str] = Counter()
+    picks = []
+    for entry in ranked:
+        province = entry.nominee.province_key
+        if need[entry.group] > 0 and _has_room(per_province[province], policy):
+            picks.append(entry)
+            need[entry.group] -= 1
+            per_province[province] += 1
+    return picks
+
+
+def _greedy(ranked: list[_Entry], policy: SelectionPolicy, reserved: list[_Entry]) -> list[str]:
+    """Fill the quota by rank after `reserved`, skipping provinces that reached the cap."""
     chosen = [e.nominee.bps_code for e in reserved]
     taken = set(chosen)
     per_province = Counter(e.nominee.province_key for e in reserved)
-    cap = policy.max_per_province
-    cap_skipped: set[str] = set()
     for entry in ranked:
+        if len(chosen) >= policy.quota:
+            break
         code, province = entry.nominee.bps_code, entry.nominee.province_key
-        if code in taken:
-            continue
-        if cap is not None and per_province[province] >= cap:
-            # Checked before the quota so a region inside the quota but blocked by the cap is known.
-            cap_skipped.add(code)
-        elif len(chosen) < policy.quota:
+        if code not in taken and _has_room(per_province[province], policy):
             chosen.append(code)
             taken.add(code)
             per_province[province] += 1
-    return chosen, cap_skipped
-
-
-def _floor_picks(ranked: list[_Entry], policy: SelectionPolicy) -> tuple[list[_Entry], list[str]]:
-    """Best-ranked eligible nominee per island group, in rank order, at most `quota` of them."""
-    if policy.min_per_island_group == 0:
-        return [], []
-    best: dict[str, _Entry] = {}
-    for entry in ranked:  # rank order, so the first seen per group is its best
-        best.setdefault(entry.group, entry)
-    # One pick per group means one per province, so a cap >= 1 can never block a floor pick.
-    picks = list(best.values())
-    return picks[: policy.quota], [group for group in ISLAND_GROUPS if group not in best]
+    return chosen
 
 
 @dataclass
 class _Outcome:
-    """The decisions of one selection run plus the baselines used to flag equity rules."""
+    """The decisions of one selection run and, per eligible region, the equity rule that decided it."""
 
-    quota: int
+    policy: SelectionPolicy
+    floors: dict[str, int]
     selected: set[str]
-    floor: set[str]
-    cap_skipped: set[str]
-    baseline_with_cap: set[str]
+    baseline: set[str]  # chosen by rank order and the cap alone: only for wording a floor displacement
+    rules: dict[str, EquityRule | None] = field(default_factory=dict)
+    above_in_province: dict[str, int] = field(default_factory=dict)
+    jumping_picks: list[_Entry] = field(default_factory=list)
 
     @classmethod
     def decide(cls, ranked: list[_Entry], policy: SelectionPolicy, notes: list[str]) -> _Outcome:
-        """Reserve island-floor picks, fill greedily by rank under the cap, and record baselines."""
-        floor, uncovered = _floor_picks(ranked, policy)
-        chosen, cap_skipped = _greedy(ranked, policy, floor)
-        baseline, _ = _greedy(ranked, policy, [])
-        _note_selection(ranked, policy, floor, uncovered, chosen, notes)
-        return cls(
-            quota=policy.quota,
-            selected=set(chosen),
-            floor={e.nominee.bps_code for e in floor},
-            cap_skipped=cap_skipped,
-            baseline_with_cap=set(baseline),
-        )
+        """Check the floors can be met, reserve them, fill by rank under the cap, then attribute each outcome."""
+        floors = _floors(ranked, policy)
+        _check_feasible(ranked, policy, floors)
+        reserved = _reserve_floors(ranked, policy, floors)
+        chosen = _greedy(ranked, policy, reserved)
+        baseline = _greedy(ranked, policy, []) if reserved else chosen
+        _note_selection(ranked, policy, chosen, notes)
+        outcome = cls(policy, floors, set(chosen), set(baseline))
+        outcome._attribute(ranked, {e.nominee.bps_code for e in reserved})
+        return outcome
+
+    def _attribute(self, ranked: list[_Entry], floor_picks: set[str]) -> None:
+        """Name the rule behind every outcome that rank order alone does not explain."""
+        last_in = max((e.rank for e in ranked if e.nominee.bps_code in self.selected), default=0)
+        quota_left = len(self.selected) < self.policy.quota
+        per_province: Counter[str] = Counter()
+        first_floor_loss: int | None = None
+        for entry in ranked:  # rank order, so the counter holds the selected regions ranked above
+            code, province = entry.nominee.bps_code, entry.nominee.province_key
+            self.above_in_province[code] = per_province[province]
+            if code in self.selected:
+                per_province[province] += 1
+                continue
+            lower_in = entry.rank < last_in
+            if not _has_room(per_province[province], self.policy) and (lower_in or quota_left):
+                self.rules[code] = "province_cap"  # rank alone would have let it in: its province was full
+            elif lower_in:
+                self.rules[code] = "island_floor"  # a floor pick ranked below took the place it would have had
+                first_floor_loss = entry.rank if first_floor_loss is None else first_floor_loss
+            else:
+                self.rules[code] = None
+        for entry in ranked:
+            code = entry.nominee.bps_code
+            if code in self.selected:
+                jumped = first_floor_loss is not None and entry.rank > first_floor_loss
+                self.rules[code] = "island_floor" if jumped and code in floor_picks else None
+                if self.rules[code]:
+                    self.jumping_picks.append(entry)
+
+    def groups_brought_in_below(self, rank: int) -> str:
+        """The island groups of floor picks ranked below `rank`, best first (e.g. 'Papua, Maluku')."""
+        groups = dict.fromkeys(e.group for e in self.jumping_picks if e.rank > rank)
+        return ", ".join(groups)
 
 
-def _note_selection(
-    ranked: list[_Entry], policy: SelectionPolicy, floor: list[_Entry], uncovered: list[str],
-    chosen: list[str], notes: list[str],
-) -> None:
-    groups_with_nominee = len({e.group for e in ranked})
+def _note_selection(ranked: list[_Entry], policy: SelectionPolicy, chosen: list[str], notes: list[str]) -> None:
+    """Notes on a selection that is smaller than asked or whose blanket floor has groups without nominees."""
     if policy.quota >= len(ranked):
-        notes.append(f"quota {policy.quota} is not smaller than the {len(ranked)} eligible nominee(s): every "
-                     "eligible nominee is selected unless the province cap forbids it")
-    if policy.min_per_island_group and groups_with_nominee > policy.quota:
-        notes.append(f"island-group floor: {groups_with_nominee} groups have eligible nominees but the quota is "
-                     f"{policy.quota}; reserved the groups whose best nominee ranks highest")
+        notes.append(
+            f"quota {policy.quota} is not smaller than the {len(ranked)} eligible nominee(s): every "
+            "eligible nominee is selected unless the province cap forbids it"
+        )
+    present = {e.group for e in ranked}
+    uncovered = [g for g in ISLAND_GROUPS if g not in present and g not in policy.island_group_floors]
     if policy.min_per_island_group and uncovered:
-        notes.append(f"island-group floor: no eligible nominee from {', '.join(uncovered)}, so the floor "
-                     "cannot apply there")
+        notes.append(
+            f"island-group floor: no eligible nominee from {', '.join(uncovered)}, so the floor cannot apply there"
+        )
     if len(chosen) < min(policy.quota, len(ranked)):
-        notes.append(f"only {len(chosen)} selected for quota {policy.quota}: the province cap "
-                     f"({policy.max_per_province}) blocks the remaining eligible nominees")
+        notes.append(
+            f"only {len(chosen)} selected for quota {policy.quota}: the province cap "
+            f"({policy.max_per_province}) blocks the remaining eligible nominees"
+        )
 
 
 def _region_score(entry: _Entry, outcome: _Outcome, policy: SelectionPolicy) -> RegionScore:
     nominee = entry.nominee
     reason, rule = _reason(entry, outcome, policy)
     return RegionScore(
-        bps_code=nominee.bps_code, name=nominee.name, province=nominee.province, island_group=entry.group,
-        total=entry.total, contributions=dict(entry.contributions), imputed=list(entry.imputed),
-        rank=entry.rank, selected=nominee.bps_code in outcome.selected, reason=reason,
-        equity_rule=rule, population=nominee.population,
+        bps_code=nominee.bps_code,
+        name=nominee.name,
+        province=nominee.province,
+        island_group=entry.group,
+        total=entry.total,
+        contributions=dict(entry.contributions),
+        imputed=list(entry.imputed),
+        rank=entry.rank,
+        selected=nominee.bps_code in outcome.selected,
+        reason=reason,
+        equity_rule=rule,
+        population=nominee.population,
     )
 
 
 def _reason(entry: _Entry, outcome: _Outcome, policy: SelectionPolicy) -> tuple[str, EquityRule | None]:
-    """Explain the decision and flag the equity rule that changed it, if any."""
-    code, rank, quota = entry.nominee.bps_code, entry.rank, outcome.quota
+    """Explain the decision with the rule that made it; rank words only where rank order decided."""
+    code, rank, quota = entry.nominee.bps_code, entry.rank, policy.quota
+    rule = outcome.rules[code]
+    place = f"rank {rank} is {'within' if rank <= quota else 'outside'} the quota of {quota}"
     if code in outcome.selected:
-        if code in outcome.floor and code not in outcome.baseline_with_cap:
-            return f"selected by the island-group floor: best-ranked nominee of {entry.group}", "island_floor"
+        if rule == "island_floor":
+            return (
+                f"selected by the island-group floor: {entry.group} must have at least "
+                f"{outcome.floors[entry.group]} region(s), and rank {rank} is among its best-ranked eligible "
+                "nominees"
+            ), rule
         if rank <= quota:
-            return f"selected: rank {rank} is within the quota of {quota}", None
-        return (f"selected: rank {rank} is outside the quota of {quota}, but higher-ranked regions were "
-                "blocked by the province cap"), None
-    if code in outcome.cap_skipped:
-        full = f"{entry.nominee.province} already has {policy.max_per_province} selected region(s)"
-        if rank <= quota:
-            return f"not selected: rank {rank} is within the quota of {quota} but {full}", "province_cap"
-        return f"not selected: rank {rank} is outside the quota of {quota} (and {full})", None
-    if code in outcome.baseline_with_cap:
-        return (f"not selected: rank {rank} would qualify under rank order and the cap, but its place was "
-                "displaced by an island-group floor pick"), None
-    return f"not selected: rank {rank} is below the cut-off of the quota of {quota}", None
+            return f"selected: {place}", None
+        return f"selected: {place}, but higher-ranked regions were kept out by the province cap", None
+    above = outcome.above_in_province[code]
+    full = f"{entry.nominee.province} already has {above} selected region(s) ranked above it"
+    if rule == "province_cap":
+        return f"not selected: {place}, but {full} (province cap of {policy.max_per_province})", rule
+    if rule == "island_floor":
+        groups = outcome.groups_brought_in_below(rank)
+        if code in outcome.baseline:
+            return (
+                f"not selected: rank {rank} would qualify under rank order and the cap, but its place was "
+                f"displaced by an island-group floor pick for {groups}"
+            ), rule
+        return (
+            f"not selected: {place}, and the island-group floor gave places to lower-ranked regions of {groups}"
+        ), rule
+    also_full = "" if _has_room(above, policy) else f" ({full}, at the province cap, too)"
+    return f"not selected: rank {rank} is below the cut-off of the quota of {quota}{also_full}", None
 
 
 def _excluded_score(nominee: Nominee, why: str) -> RegionScore:
     return RegionScore(
-        bps_code=nominee.bps_code, name=nominee.name, province=nominee.province,
-        island_group=nominee.island_group, total=None, contributions={}, imputed=[], rank=None,
-        selected=False, reason=f"not eligible: {why}", equity_rule="excluded_missing",
+        bps_code=nominee.bps_code,
+        name=nominee.name,
+        province=nominee.province,
+        island_group=nominee.island_group,
+        total=None,
+        contributions={},
+        imputed=[],
+        rank=None,
+        selected=False,
+        reason=f"not eligible: {why}",
+        equity_rule="excluded_missing",
         population=nominee.population,
     )
 

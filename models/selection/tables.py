@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from smartcity.models.core.tables import utc_column
 from sqlmodel import Field, SQLModel
+
+from smartcity.models.core.tables import utc_column
 
 
 class IndicatorValue(SQLModel, table=True):
