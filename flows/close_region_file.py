@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
+
 from smartcity.models.core.program import close_file, history
 from smartcity.models.infra.db import session_scope
+from smartcity.models.reports.render import region_file_markdown
 from smartcity.tasks.events import publish_events
-from smartcity.tasks.runs import add_run_tags
+from smartcity.tasks.runs import tag_region_run
 from smartcity.tasks.stage import instant
 
 
 @flow(name="close-region-file", flow_run_name="close-region-file-{region_code}")
 async def close_region_file(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
     """Close the file and publish its history, unless it is already closed."""
+    await tag_region_run(region_code, stage="quick_win_delivered")
     with session_scope() as session:
         first = close_file(session, region_code, cohort=None, at=instant(at))
         rows = history(session, region_code)
-    await add_run_tags([f"region:{region_code}", "stage:quick_win_delivered"])
     if first:
-        lines = [f"# Region file {region_code}: closed", "", "| at (UTC) | from | to | by | reason |",
-                 "|---|---|---|---|---|"]
-        lines += [f"| {r['at'][:16]} | {r['from']} | {r['to']} | {r['actor']} | {r['reason'] or ''} |" for r in rows]
-        await acreate_markdown_artifact("\n".join(lines), key=f"region-file-{region_code}",
-                                        description=f"Closed file of region {region_code}")
+        await acreate_markdown_artifact(
+            region_file_markdown(region_code, rows),
+            key=f"region-file-{region_code}",
+            description=f"Closed file of region {region_code}",
+        )
         await publish_events()
     return {"region_code": region_code, "closed_now": first, "transitions": len(rows)}

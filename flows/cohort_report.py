@@ -7,11 +7,21 @@ or a stage event; `smartcity report` writes the same report without Prefect.
 
 from __future__ import annotations
 
-import pendulum
+from datetime import UTC
+
 from prefect import flow
 from prefect.runtime import flow_run
+
 from smartcity.models.core.events import slug
-from smartcity.tasks.artifacts import load_report, publish_report_artifacts, report_path, write_report_file
+from smartcity.tasks.artifacts import (
+    load_report,
+    publish_program_artifacts,
+    publish_report_artifacts,
+    report_path,
+    write_report_file,
+)
+from smartcity.tasks.runs import add_run_tags
+from smartcity.tasks.stage import instant
 
 
 def run_name() -> str:
@@ -23,9 +33,16 @@ def run_name() -> str:
 @flow(name="cohort-report", flow_run_name=run_name, log_prints=False)
 async def cohort_report(cohort: str | None = None, simulated: bool = False, as_of: str | None = None) -> dict:
     """Build the report as of `as_of` (ISO, default now), write the HTML file, publish the artifacts."""
-    now = pendulum.parse(as_of) if as_of else pendulum.now("UTC")
-    report = load_report(cohort, now.in_timezone("UTC").isoformat(), simulated)
+    when = instant(as_of).astimezone(UTC).isoformat()
+    report = load_report(cohort, when, simulated)
     path = write_report_file(report, str(report_path(cohort)))
-    keys = publish_report_artifacts(report)
-    return {"cohort": cohort, "path": path, "artifacts": keys, "regions": len(report["regions"]),
-            "simulated": simulated}
+    await add_run_tags(["report", f"cohort:{cohort}" if cohort else "program"])
+    # The artifacts come from the whole program's report: the board shows every cohort, whichever was asked.
+    keys = publish_program_artifacts(when, simulated) if cohort else publish_report_artifacts(report)
+    return {
+        "cohort": cohort,
+        "path": path,
+        "artifacts": keys,
+        "regions": len(report["regions"]),
+        "simulated": simulated,
+    }

@@ -8,10 +8,11 @@ falls due in local time, and sends the notice if 08:00 local has already come.
 from __future__ import annotations
 
 from prefect import flow
+
 from smartcity.models.deadlines.ops import announce_deadline
 from smartcity.models.infra.db import session_scope
 from smartcity.tasks.notify import dispatch_notifications
-from smartcity.tasks.runs import add_run_tags
+from smartcity.tasks.runs import tag_region_run
 from smartcity.tasks.stage import instant
 
 
@@ -19,8 +20,8 @@ from smartcity.tasks.stage import instant
 async def quick_win_tracking(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
     """Announce the quick-win deadline to the PIC (exactly once per deadline cycle and contact)."""
     now = instant(at)
+    await tag_region_run(region_code, stage="masterplan_completed")
     with session_scope() as session:
         enqueued = announce_deadline(session, region_code, "quick-win", now)
-    await add_run_tags([f"region:{region_code}", "stage:masterplan_completed"])
     delivery = await dispatch_notifications(now.isoformat())
     return {"region_code": region_code, "enqueued": enqueued, **delivery}

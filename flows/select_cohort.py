@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.states import Cancelled, State
+
+from smartcity.models.core.errors import BadInput
 from smartcity.models.core.events import slug
 from smartcity.models.infra.db import session_scope
 from smartcity.models.selection.indicators import ILLUSTRATIVE_LABEL, SelectionPlan, plan_selection
@@ -31,32 +34,41 @@ async def publish_artifacts(plan: SelectionPlan) -> dict[str, str]:
     label = f"{ILLUSTRATIVE_LABEL}: not official data. " if plan.pool.illustrative else ""
     selected = len(plan.result.selected_codes)
     await acreate_table_artifact(
-        table=plan.ranking_rows(), key=table_key,
-        description=(f"{label}Cohort {plan.cohort}: ranking of {len(plan.result.regions)} nominees under policy "
-                     f"{plan.result.policy_name}, {selected} selected. {plan.pool.provenance()}."),
+        table=plan.ranking_rows(),
+        key=table_key,
+        description=(
+            f"{label}Cohort {plan.cohort}: ranking of {len(plan.result.regions)} nominees under policy "
+            f"{plan.result.policy_name}, {selected} selected. {plan.pool.provenance()}."
+        ),
     )
     await acreate_markdown_artifact(
-        markdown=plan.why_markdown(), key=why_key,
+        markdown=plan.why_markdown(),
+        key=why_key,
         description=f"{label}Why cohort {plan.cohort} selected these {selected} regions.",
     )
     return {"ranking": table_key, "why": why_key}
 
 
 @flow(name="select-cohort", flow_run_name="select-cohort-{cohort}")
-async def select_cohort(cohort: str, actor: str, policy_path: str | None = None, year: int | None = None,
-                        source: str | None = None, at: str | None = None) -> dict:
+async def select_cohort(
+    cohort: str,
+    actor: str,
+    policy_path: str | None = None,
+    year: int | None = None,
+    source: str | None = None,
+    at: str | None = None,
+) -> dict | State:
     """Score with the policy (default: the shipped one), apply each decision, publish events and artifacts.
 
     `at` is the business time of the decisions (ISO instant; default now), for simulated clocks."""
-    policy = SelectionPolicy.from_toml(policy_path or DEFAULT_POLICY_PATH)
-    with session_scope() as session:
-        plan = plan_selection(session, cohort, policy, year=year, source=source)
+    try:
+        policy = SelectionPolicy.from_toml(policy_path or DEFAULT_POLICY_PATH)
+        with session_scope() as session:
+            plan = plan_selection(session, cohort, policy, year=year, source=source)
+    except BadInput as exc:  # a typo in the UI form (unknown cohort, bad policy): nothing done, not a red run
+        return Cancelled(message=str(exc))
     await add_run_tags([f"cohort:{cohort}", "selection"] + (["illustrative"] if plan.pool.illustrative else []))
-    outcomes = [
-        await apply_stage_change(c.region_code, c.to.value, c.actor, c.reason, c.cohort, c.expected_version,
-                           c.idempotency_key, c.flow_run_id, at)
-        for c in plan.changes(actor, current_flow_run_id())
-    ]
+    outcomes = [await apply_stage_change(change, at) for change in plan.changes(actor, current_flow_run_id())]
     await publish_events()
     summary = plan.summary(outcomes)
     summary["artifacts"] = await publish_artifacts(plan)

@@ -1,5 +1,8 @@
 """Tasks that build the program report, write it to a file, and publish its numbers as Prefect artifacts.
 
+The board (`program-board`) is always the whole program, every cohort: only a whole-program report publishes
+it, and `publish_program_artifacts` rebuilds that report for flows that changed one region or one cohort.
+
 Artifacts hold only the report's numbers and region facts: the report never reads contacts, so no
 Apprise URL (or any other secret) can reach an artifact. Keys are lowercase letters, digits and dashes.
 """
@@ -12,16 +15,18 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+
 from smartcity.models.core.events import slug
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import get_settings
-from smartcity.models.reports.data import Report, build_report
+from smartcity.models.reports.data import Report, build_report, latest_activity
 from smartcity.models.reports.render import (
     cohort_progress_percent,
     cohort_table,
     program_board_markdown,
     render,
 )
+from smartcity.tasks.stage import instant
 
 
 def report_path(cohort: str | None, fmt: str = "html") -> Path:
@@ -53,25 +58,55 @@ def write_report_file(report: dict, path: str, fmt: str = "html") -> str:
     return str(target)
 
 
+BOARD_KEY = "program-board"
+
+
+def board_time(as_of: str | None, now: datetime) -> datetime:
+    """The instant a board refresh shows: the later of `as_of` (ISO; the triggering event's business time) and
+    the program's latest change, so a coalesced refresh covers its whole burst and a simulated clock is kept
+    (review events carry no business time); `now` when neither is known."""
+    given = instant(as_of) if as_of else None
+    with session_scope() as session:
+        latest = latest_activity(session)
+    known = [t for t in (given, latest) if t is not None]
+    return max(known) if known else now
+
+
 def publish_artifacts(report: Report) -> list[str]:
-    """Publish the program board, and a table and a progress bar per cohort; returns the keys."""
-    create_markdown_artifact(markdown=program_board_markdown(report), key="program-board",
-                             description="Program board: region x stage, with deadlines in local time"
-                                         + (" (SIMULATED DATA)" if report.simulated else ""))
-    keys = ["program-board"]
+    """Publish a table and a progress bar per cohort, and, from a whole-program report only, the program
+    board; returns the keys."""
+    keys = []
+    if report.cohort is None:
+        create_markdown_artifact(
+            markdown=program_board_markdown(report),
+            key=BOARD_KEY,
+            description="Program board, every cohort: region x stage, with deadlines in "
+            "local time" + (" (SIMULATED DATA)" if report.simulated else ""),
+        )
+        keys.append(BOARD_KEY)
     for cohort in report.cohorts:
         names = artifact_keys(cohort)
         percent, sentence = cohort_progress_percent(report, cohort)
-        create_table_artifact(table=cohort_table(report, cohort), key=names["table"],
-                              description=f"Cohort {cohort}: stage and next deadline of each region"
-                                          + (" (SIMULATED DATA)" if report.simulated else ""))
+        create_table_artifact(
+            table=cohort_table(report, cohort),
+            key=names["table"],
+            description=f"Cohort {cohort}: stage and next deadline of each region"
+            + (" (SIMULATED DATA)" if report.simulated else ""),
+        )
         create_progress_artifact(progress=round(percent, 1), key=names["progress"], description=sentence)
         keys += [names["table"], names["progress"]]
     return keys
 
 
-@task(name="publish-report-artifacts", cache_policy=NO_CACHE, persist_result=False, retries=2,
-      retry_delay_seconds=2)
+@task(name="publish-report-artifacts", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
 def publish_report_artifacts(report: dict) -> list[str]:
     """Publish the report's numbers as artifacts (re-publishing adds a new version under each key)."""
     return publish_artifacts(Report.model_validate(report))
+
+
+@task(name="publish-program-artifacts", cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
+def publish_program_artifacts(as_of: str, simulated: bool = False) -> list[str]:
+    """Rebuild the whole program's report as of `as_of` and publish the board and every cohort's artifacts."""
+    with session_scope() as session:
+        report = build_report(session, now=datetime.fromisoformat(as_of), cohort=None, simulated=simulated)
+    return publish_artifacts(report)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pendulum
 from prefect import get_client, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy import update
+from sqlmodel import col, select
+
 from smartcity.models.core.events import as_prefect_event
 from smartcity.models.core.tables import EventOutbox
-from smartcity.models.infra.db import session_scope
-from sqlalchemy import update
-from sqlmodel import select
+from smartcity.models.infra.db import row_id, session_scope
 
 
 async def publish_outbox(limit: int = 500, max_batches: int = 1000) -> int:
@@ -20,24 +21,25 @@ async def publish_outbox(limit: int = 500, max_batches: int = 1000) -> int:
         for _ in range(max_batches):
             with session_scope() as session:
                 rows = session.exec(
-                    select(EventOutbox).where(EventOutbox.published_at.is_(None))  # type: ignore[union-attr]
-                    .order_by(EventOutbox.id).limit(limit)
+                    select(EventOutbox)
+                    .where(col(EventOutbox.published_at).is_(None))
+                    .order_by(col(EventOutbox.id))
+                    .limit(limit)
                 ).all()
             if not rows:
                 break
             now = pendulum.now("UTC")
-            response = await client._client.post("/events", json=[as_prefect_event(r, now) for r in rows])
+            response = await client.request("POST", "/events", json=[as_prefect_event(r, now) for r in rows])
             response.raise_for_status()
-            _mark_published([r.id for r in rows])
+            _mark_published([row_id(r) for r in rows])
             published += len(rows)
     return published
 
 
-def _mark_published(ids: list[int | None]) -> None:
+def _mark_published(ids: list[int]) -> None:
     with session_scope() as session:
         session.execute(
-            update(EventOutbox).where(EventOutbox.id.in_(ids))  # type: ignore[union-attr]
-            .values(published_at=pendulum.now("UTC"))
+            update(EventOutbox).where(col(EventOutbox.id).in_(ids)).values(published_at=pendulum.now("UTC"))
         )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+
 from smartcity.models.notifications.delivery import dispatch, enqueue_due, enqueue_week_digest
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pendulum
 from prefect import task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+
 from smartcity.models.core.errors import SmartCityError
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.ops import (
@@ -15,6 +15,7 @@ from smartcity.models.reviews.ops import (
     submission_from_form,
     submit_review,
 )
+from smartcity.tasks.stage import instant
 
 PENDING_ARTIFACT_KEY = "reviews-pending"
 
@@ -25,9 +26,17 @@ def record_ui_review(round_id: int, form: dict) -> dict:
     try:
         reviewer_id, submission = submission_from_form(form)
         with session_scope() as session:
-            return {"status": "recorded", **submit_review(session, round_id=round_id, reviewer_id=reviewer_id,
-                                                          submission=submission, source="ui",
-                                                          now=pendulum.now("UTC"))}
+            return {
+                "status": "recorded",
+                **submit_review(
+                    session,
+                    round_id=round_id,
+                    reviewer_id=reviewer_id,
+                    submission=submission,
+                    source="ui",
+                    now=instant(form.get("reviewed_at")),
+                ),
+            }
     except SmartCityError as exc:
         return {"status": "refused", "error": str(exc), "exit_code": exc.exit_code}
 
@@ -39,11 +48,13 @@ def read_round(round_id: int) -> dict:
 
 
 @task(name="publish-pending-reviews", cache_policy=NO_CACHE, persist_result=False)
-async def publish_pending_board() -> str:
-    """Refresh the `reviews-pending` markdown artifact: open reviews per reviewer, longest wait first."""
-    now = pendulum.now("UTC")
+async def publish_pending_board(as_of: str | None = None) -> str:
+    """Refresh the `reviews-pending` markdown artifact as of `as_of` (ISO; default now): open reviews per
+    reviewer, longest wait first. A reviewer who submitted is gone from it (they hold nothing any more)."""
+    now = instant(as_of)
     with session_scope() as session:
         markdown = pending_markdown(pending_reviews(session, now), now)
-    await acreate_markdown_artifact(markdown=markdown, key=PENDING_ARTIFACT_KEY,
-                                    description="Masterplan reviews waiting, per reviewer")
+    await acreate_markdown_artifact(
+        markdown=markdown, key=PENDING_ARTIFACT_KEY, description="Masterplan reviews waiting, per reviewer"
+    )
     return markdown
