@@ -32,8 +32,13 @@ def not_measured(target: str, why: str, **details: Any) -> dict:
 
 def stats(samples: list[float]) -> dict[str, float | int]:
     """Median, mean, min and max of timings in seconds (rounded for reading)."""
-    return {"median_s": round(statistics.median(samples), 6), "mean_s": round(statistics.fmean(samples), 6),
-            "min_s": round(min(samples), 6), "max_s": round(max(samples), 6), "n": len(samples)}
+    return {
+        "median_s": round(statistics.median(samples), 6),
+        "mean_s": round(statistics.fmean(samples), 6),
+        "min_s": round(min(samples), 6),
+        "max_s": round(max(samples), 6),
+        "n": len(samples),
+    }
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
@@ -64,10 +69,14 @@ def machine() -> dict[str, Any]:
         pass
     return {
         "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu, "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu_model": cpu,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": sys.version.split()[0], "platform": platform.platform(),
-        "prefect": _version("prefect"), "sqlalchemy": _version("sqlalchemy"), "sqlmodel": _version("sqlmodel"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "prefect": _version("prefect"),
+        "sqlalchemy": _version("sqlalchemy"),
+        "sqlmodel": _version("sqlmodel"),
         "apprise": _version("apprise"),
     }
 
@@ -83,9 +92,12 @@ def isolate(root: Path) -> None:
     """Point every data location of this process (and its children) into `root`; call before importing Prefect."""
     (root / "prefect-home").mkdir(parents=True, exist_ok=True)
     os.environ.update(
-        SMARTCITY_DATA_DIR=str(root / "data"), SMARTCITY_DATABASE_URL=f"sqlite:///{root / 'unused.db'}",
-        PREFECT_HOME=str(root / "prefect-home"), PREFECT_LOGGING_LEVEL="WARNING",
-        PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        SMARTCITY_DATA_DIR=str(root / "data"),
+        SMARTCITY_DATABASE_URL=f"sqlite:///{root / 'unused.db'}",
+        PREFECT_HOME=str(root / "prefect-home"),
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
     )
     os.environ.pop("PREFECT_API_URL", None)
 
@@ -179,14 +191,26 @@ def profile_top(fn: Callable[[], Any], top: int = 12, watch: tuple[str, ...] = (
     def row(key: tuple, data: tuple) -> dict:
         file, line, name = key
         short = file.split("site-packages/")[-1].replace(str(ROOT) + "/", "")
-        return {"function": f"{short}:{line}({name})", "calls": data[1], "own_ms": round(data[2] * 1000, 1),
-                "cumulative_ms": round(data[3] * 1000, 1)}
+        return {
+            "function": f"{short}:{line}({name})",
+            "calls": data[1],
+            "own_ms": round(data[2] * 1000, 1),
+            "cumulative_ms": round(data[3] * 1000, 1),
+        }
 
     by_self = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
     ours = [kv for kv in raw.items() if kv[0][0].startswith(str(ROOT)) and "/benchmarks/" not in kv[0][0]]
     by_cum = sorted(ours, key=lambda kv: -kv[1][3])[:top]
-    watched = {name: {"calls": sum(v[1] for k, v in raw.items() if k[2] == name),
-                      "cumulative_ms": round(sum(v[3] for k, v in raw.items() if k[2] == name) * 1000, 1)}
-               for name in watch}
-    return {"tool": "cProfile", "top_own_time": [row(k, v) for k, v in by_self],
-            "project_top_cumulative": [row(k, v) for k, v in by_cum], **({"watched": watched} if watch else {})}
+    watched = {
+        name: {
+            "calls": sum(v[1] for k, v in raw.items() if k[2] == name),
+            "cumulative_ms": round(sum(v[3] for k, v in raw.items() if k[2] == name) * 1000, 1),
+        }
+        for name in watch
+    }
+    return {
+        "tool": "cProfile",
+        "top_own_time": [row(k, v) for k, v in by_self],
+        "project_top_cumulative": [row(k, v) for k, v in by_cum],
+        **({"watched": watched} if watch else {}),
+    }

@@ -37,37 +37,66 @@ def _rows(total: int, due: int, enrollments: list[tuple[int, str]]) -> list[dict
         enr_id, tz = enrollments[i % len(enrollments)]
         is_due = i % step == 0 and i // step < due
         due_at, rung, rung_at = pointers[tz] if is_due else (later_due, "T-14", later_at)
-        rows.append(dict(enrollment_id=enr_id, kind="stage", key="masterplan", stage="drafting", due_at=due_at,
-                         status="open", created_at=NOW - timedelta(days=30), extended=False, cycle=0,
-                         next_rung=rung, next_rung_at=rung_at))
+        rows.append(
+            dict(
+                enrollment_id=enr_id,
+                kind="stage",
+                key="masterplan",
+                stage="drafting",
+                due_at=due_at,
+                status="open",
+                created_at=NOW - timedelta(days=30),
+                extended=False,
+                cycle=0,
+                next_rung=rung,
+                next_rung_at=rung_at,
+            )
+        )
     return rows
 
 
 def _prepare(ws: Workspace, total: int, due: int) -> float:
     """A fresh database: 514 enrollments, one PIC contact each, exactly `total` open deadlines of which `due`
     are due at NOW; returns the bulk-insert seconds."""
+    from sqlalchemy import delete, func, insert
+    from sqlmodel import select
+
     from smartcity.models.core.tables import Contact, Enrollment, Region
     from smartcity.models.deadlines.tables import Deadline
     from smartcity.models.infra.db import session_scope
-    from sqlalchemy import delete, func, insert
-    from sqlmodel import select
 
     ws.fresh_db(f"sweep-{total}")
     enroll(registry_codes(), "bench")
     with session_scope() as session:
-        enrollments = [(e, r, tz) for e, r, tz in session.exec(
-            select(Enrollment.id, Region.id, Region.timezone).join(Region, Enrollment.region_id == Region.id)
-            .order_by(Enrollment.id)).all()]
+        enrollments = [
+            (e, r, tz)
+            for e, r, tz in session.exec(
+                select(Enrollment.id, Region.id, Region.timezone)
+                .join(Region, Enrollment.region_id == Region.id)
+                .order_by(Enrollment.id)
+            ).all()
+        ]
         # Nominating opened each region's "assessment" milestone: drop them, so the table holds our rows only.
         session.execute(delete(Deadline))
-        session.execute(insert(Contact), [
-            dict(role="pic", name=f"PIC {r}", region_id=r, apprise_url="json://127.0.0.1:9/", language="id",
-                 created_at=NOW) for _, r, _ in enrollments])
+        session.execute(
+            insert(Contact),
+            [
+                dict(
+                    role="pic",
+                    name=f"PIC {r}",
+                    region_id=r,
+                    apprise_url="json://127.0.0.1:9/",
+                    language="id",
+                    created_at=NOW,
+                )
+                for _, r, _ in enrollments
+            ],
+        )
     rows = _rows(total, due, [(e, tz) for e, _, tz in enrollments])
     start = time.perf_counter()
     with session_scope() as session:
         for i in range(0, len(rows), CHUNK):
-            session.execute(insert(Deadline), rows[i:i + CHUNK])
+            session.execute(insert(Deadline), rows[i : i + CHUNK])
     elapsed = time.perf_counter() - start
     _checkpoint()
     with session_scope() as session:
@@ -110,10 +139,16 @@ def measure(ws: Workspace, total: int, due: int) -> dict:
     if enqueued != due or again != 0:
         raise RuntimeError(f"sweep of {total}: enqueued {enqueued} (expected {due}), then {again} (expected 0)")
     log(f"deadline sweep: {total} open, {due} due: {sweep_s:.3f}s (insert {insert_s:.1f}s)")
-    return {"open_deadlines": total, "due": due, "sweep_s": round(sweep_s, 4),
-            "sweep_cpu_s": round(cpu_s, 4), "enqueued": enqueued,
-            "per_due_deadline_ms": round(sweep_s / due * 1000, 3), "second_sweep_s": round(again_s, 4),
-            "bulk_insert_s": round(insert_s, 3)}
+    return {
+        "open_deadlines": total,
+        "due": due,
+        "sweep_s": round(sweep_s, 4),
+        "sweep_cpu_s": round(cpu_s, 4),
+        "enqueued": enqueued,
+        "per_due_deadline_ms": round(sweep_s / due * 1000, 3),
+        "second_sweep_s": round(again_s, 4),
+        "bulk_insert_s": round(insert_s, 3),
+    }
 
 
 def run(ws: Workspace, sizes: tuple[int, int] = (10_000, 100_000), due: int = 1_000) -> dict:
@@ -129,13 +164,18 @@ def run(ws: Workspace, sizes: tuple[int, int] = (10_000, 100_000), due: int = 1_
     met = value is not None and value < TARGET_RATIO and max(small["sweep_s"], large["sweep_s"]) < TARGET_S
     extra = {} if met else {"profile": _profile(ws, sizes[0], min(due, 200))}
     return figure(
-        value, f"ratio sweep({sizes[1]}) / sweep({sizes[0]})", target, met,
-        ratio_cpu=ratio(large["sweep_cpu_s"], small["sweep_cpu_s"]), small=small, large=large,
+        value,
+        f"ratio sweep({sizes[1]}) / sweep({sizes[0]})",
+        target,
+        met,
+        ratio_cpu=ratio(large["sweep_cpu_s"], small["sweep_cpu_s"]),
+        small=small,
+        large=large,
         baseline="the same sweep over the smaller table, in the same run",
         note=f"each due deadline has one PIC contact, so the sweep enqueues {due} notifications; rows are "
-             "bulk-inserted (session.execute(insert(Deadline), rows)); the sweep runs smartcity.models.deadlines.ops.sweep "
-             "in one session and its time includes the commit (the insert's WAL is checkpointed before timing); "
-             "sweep_cpu_s is this process's CPU time, less sensitive than wall time to other load on the machine",
+        "bulk-inserted (session.execute(insert(Deadline), rows)); the sweep runs smartcity.models.deadlines.ops.sweep "
+        "in one session and its time includes the commit (the insert's WAL is checkpointed before timing); "
+        "sweep_cpu_s is this process's CPU time, less sensitive than wall time to other load on the machine",
         **extra,
     )
 

@@ -8,9 +8,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from smartcity.deployments.demo.receiver import Receiver
-
 from benchmarks.common import Workspace, enroll, figure, log, not_measured, ratio, registry_codes
+from smartcity.deployments.demo.receiver import Receiver
 
 NOW = datetime(2017, 9, 4, 3, 0, tzinfo=UTC)
 REF = re.compile(r"Ref: (\S+)")
@@ -27,29 +26,53 @@ def refs_of(messages: list[dict]) -> list[str]:
 
 def _prepare(ws: Workspace, url: str, total: int) -> None:
     """A fresh database with `total` pending reminders, due by NOW, to PIC contacts that post to `url`."""
+    from sqlalchemy import insert
+    from sqlmodel import select
+
     from smartcity.models.core.tables import Contact, Region
     from smartcity.models.deadlines.tables import Notification
     from smartcity.models.infra.db import session_scope
-    from sqlalchemy import insert
-    from sqlmodel import select
 
     ws.fresh_db(f"dispatch-{total}")
     enroll(registry_codes(), "bench")
     with session_scope() as session:
         region_ids = list(session.exec(select(Region.id).order_by(Region.id)).all())
-        session.execute(insert(Contact), [dict(role="pic", name=f"PIC {r}", region_id=r, apprise_url=url,
-                                               language="id", created_at=NOW) for r in region_ids])
+        session.execute(
+            insert(Contact),
+            [
+                dict(role="pic", name=f"PIC {r}", region_id=r, apprise_url=url, language="id", created_at=NOW)
+                for r in region_ids
+            ],
+        )
         contacts = list(session.exec(select(Contact.id).order_by(Contact.id)).all())
-        session.execute(insert(Notification), [dict(
-            dedupe_key=f"bench:{i}", rung="T-7", contact_id=contacts[i % len(contacts)], language="id",
-            subject=f"Pengingat {i}", body=f"Masterplan jatuh tempo dalam 7 hari kerja.\nRef: bench:{i}",
-            status="pending", attempts=0, created_at=NOW, send_after=NOW - timedelta(hours=1))
-            for i in range(total)])
+        session.execute(
+            insert(Notification),
+            [
+                dict(
+                    dedupe_key=f"bench:{i}",
+                    rung="T-7",
+                    contact_id=contacts[i % len(contacts)],
+                    language="id",
+                    subject=f"Pengingat {i}",
+                    body=f"Masterplan jatuh tempo dalam 7 hari kerja.\nRef: bench:{i}",
+                    status="pending",
+                    attempts=0,
+                    created_at=NOW,
+                    send_after=NOW - timedelta(hours=1),
+                )
+                for i in range(total)
+            ],
+        )
 
 
 def _payload(i: int) -> dict:
-    return {"version": "1.0", "title": f"Pengingat {i}", "type": "info", "attachments": [],
-            "message": f"Masterplan jatuh tempo dalam 7 hari kerja.\nRef: bench:{i}"}
+    return {
+        "version": "1.0",
+        "title": f"Pengingat {i}",
+        "type": "info",
+        "attachments": [],
+        "message": f"Masterplan jatuh tempo dalam 7 hari kerja.\nRef: bench:{i}",
+    }
 
 
 def httpx_sequential(url: str, total: int) -> float:
@@ -70,6 +93,7 @@ async def httpx_concurrent(url: str, total: int, concurrency: int) -> float:
     gate = asyncio.Semaphore(concurrency)
     start = time.perf_counter()
     async with httpx.AsyncClient(timeout=10) as client:
+
         async def one(i: int) -> None:
             async with gate:
                 (await client.post(url, json=_payload(i))).raise_for_status()
@@ -112,14 +136,27 @@ def run(ws: Workspace, total: int = 1_000) -> dict:
     rate = round(total / dispatch_s, 1)
     log(f"dispatch: {total} in {dispatch_s:.2f}s ({rate}/s), duplicates {duplicates}, missing {missing}")
     return figure(
-        duplicates, "duplicate deliveries", target, duplicates == 0 and missing == 0 and counts["sent"] == total,
-        messages=total, concurrency=concurrency, dispatch_s=round(dispatch_s, 3), messages_per_s=rate,
-        outcome=counts, received_posts=len(refs), missing=missing,
-        baseline={"httpx_sequential_s": round(seq_s, 3), "httpx_sequential_per_s": round(seq_n / seq_s, 1),
-                  f"httpx_concurrency_{concurrency}_s": round(conc_s, 3),
-                  f"httpx_concurrency_{concurrency}_per_s": round(conc_n / conc_s, 1)},
-        ratio_vs_httpx_same_concurrency=ratio(dispatch_s, conc_s), ratio_vs_httpx_sequential=ratio(dispatch_s, seq_s),
-        note="dispatch = smartcity.tasks.notify.dispatch (claim with a lease, a fresh Apprise object per message, mark sent), "
-             "called without a flow; the receiver speaks HTTP/1.0, so every POST opens a new connection in all "
-             "three variants; Apprise plugins are loaded once before timing",
+        duplicates,
+        "duplicate deliveries",
+        target,
+        duplicates == 0 and missing == 0 and counts["sent"] == total,
+        messages=total,
+        concurrency=concurrency,
+        dispatch_s=round(dispatch_s, 3),
+        messages_per_s=rate,
+        outcome=counts,
+        received_posts=len(refs),
+        missing=missing,
+        baseline={
+            "httpx_sequential_s": round(seq_s, 3),
+            "httpx_sequential_per_s": round(seq_n / seq_s, 1),
+            f"httpx_concurrency_{concurrency}_s": round(conc_s, 3),
+            f"httpx_concurrency_{concurrency}_per_s": round(conc_n / conc_s, 1),
+        },
+        ratio_vs_httpx_same_concurrency=ratio(dispatch_s, conc_s),
+        ratio_vs_httpx_sequential=ratio(dispatch_s, seq_s),
+        note="dispatch = smartcity.models.notifications.delivery.dispatch (claim with a lease, a fresh Apprise "
+        "object per message, mark sent), "
+        "called without a flow; the receiver speaks HTTP/1.0, so every POST opens a new connection in all "
+        "three variants; Apprise plugins are loaded once before timing",
     )

@@ -51,17 +51,25 @@ def run(ws: Workspace, runs: int = 30) -> dict:
     enroll(codes, "bench", quota=runs)
     empty, stage = asyncio.run(_interleaved(codes))
     value = ratio(statistics.median(stage), statistics.median(empty))
-    log(f"flow overhead: empty {statistics.median(empty):.3f}s, advance-stage {statistics.median(stage):.3f}s "
-        f"median over {runs}")
+    log(
+        f"flow overhead: empty {statistics.median(empty):.3f}s, advance-stage {statistics.median(stage):.3f}s "
+        f"median over {runs}"
+    )
     met = value is not None and value <= TARGET_RATIO
     extra = {} if met else {"profile": _profile(ws, min(runs, 10))}
     return figure(
-        value, "ratio of medians", f"<= {TARGET_RATIO}", met, **extra,
-        runs_each=runs, advance_stage=stats(stage), empty_async_flow=stats(empty),
+        value,
+        "ratio of medians",
+        f"<= {TARGET_RATIO}",
+        met,
+        **extra,
+        runs_each=runs,
+        advance_stage=stats(stage),
+        empty_async_flow=stats(empty),
         ratio_of_totals=ratio(sum(stage), sum(empty)),
         extra_per_run_ms=round((statistics.median(stage) - statistics.median(empty)) * 1000, 1),
         note="runs alternate empty / advance-stage; each advance-stage run moves one region nominated -> selected "
-             "(one change-stage task run, one PATCH naming and tagging the run, one events POST)",
+        "(one change-stage task run, one PATCH naming and tagging the run, one events POST)",
     )
 
 
@@ -85,5 +93,8 @@ def _profile(ws: Workspace, runs: int) -> dict:
     watch = ("create_default_context", "apply_stage_change", "publish_outbox", "add_run_tags", "run_labels")
     stage = profile_top(lambda: asyncio.run(stage_runs()), watch=watch)
     empty = profile_top(lambda: asyncio.run(empty_runs()), watch=watch[:1])
-    return {"runs_each": runs, "advance_stage": stage,
-            "empty_async_flow": {"watched": empty["watched"], "top_own_time": empty["top_own_time"][:5]}}
+    return {
+        "runs_each": runs,
+        "advance_stage": stage,
+        "empty_async_flow": {"watched": empty["watched"], "top_own_time": empty["top_own_time"][:5]},
+    }

@@ -23,10 +23,26 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, Workspace, isolate, log, machine, not_measured
 
-FULL = {"stage_sizes": (25, 100, 514), "stage_sample": 50, "overhead_runs": 30, "sweep_sizes": (10_000, 100_000),
-        "sweep_due": 1_000, "dispatch": 1_000, "selection_runs": 15, "cli_runs": 5}
-QUICK = {"stage_sizes": (5, 25), "stage_sample": 10, "overhead_runs": 5, "sweep_sizes": (1_000, 10_000),
-         "sweep_due": 100, "dispatch": 100, "selection_runs": 5, "cli_runs": 2}
+FULL = {
+    "stage_sizes": (25, 100, 514),
+    "stage_sample": 50,
+    "overhead_runs": 30,
+    "sweep_sizes": (10_000, 100_000),
+    "sweep_due": 1_000,
+    "dispatch": 1_000,
+    "selection_runs": 15,
+    "cli_runs": 5,
+}
+QUICK = {
+    "stage_sizes": (5, 25),
+    "stage_sample": 10,
+    "overhead_runs": 5,
+    "sweep_sizes": (1_000, 10_000),
+    "sweep_due": 100,
+    "dispatch": 100,
+    "selection_runs": 5,
+    "cli_runs": 2,
+}
 SERVER_FIGURES = ("stage_change", "flow_run_overhead")
 LOCAL_FIGURES = ("selection", "cli_start", "dispatch", "deadline_sweep", "test_suite")
 
@@ -70,11 +86,13 @@ def server_figures(ws: Workspace, sizes: dict, wanted: set[str], home: Path) -> 
         warm = asyncio.run(flow_overhead.warm_up())
         log(f"server at {api}; warm-up of 2 empty flow runs took {warm:.1f}s (not measured)")
         if "flow_run_overhead" in wanted:
-            out["flow_run_overhead"] = guarded("flow_run_overhead", "<= 1.5", lambda: flow_overhead.run(
-                ws, runs=sizes["overhead_runs"]))
+            out["flow_run_overhead"] = guarded(
+                "flow_run_overhead", "<= 1.5", lambda: flow_overhead.run(ws, runs=sizes["overhead_runs"])
+            )
         if "stage_change" in wanted:
-            out["stage_change"] = guarded("stage_change", "<= 3", lambda: stage_change.run(
-                ws, sizes["stage_sizes"], sizes["stage_sample"]))
+            out["stage_change"] = guarded(
+                "stage_change", "<= 3", lambda: stage_change.run(ws, sizes["stage_sizes"], sizes["stage_sample"])
+            )
     return out
 
 
@@ -86,19 +104,29 @@ def local_figures(ws: Workspace, sizes: dict, wanted: set[str], args: argparse.N
         "selection": ("< 0.1 s", lambda: selection.run(runs=sizes["selection_runs"])),
         "cli_start": ("<= 5", lambda: cli_start.run(ws, runs=sizes["cli_runs"])),
         "dispatch": ("0 duplicates", lambda: dispatch.run(ws, total=sizes["dispatch"])),
-        "deadline_sweep": ("< 1 s, ratio < 2", lambda: deadline_sweep.run(
-            ws, sizes["sweep_sizes"], sizes["sweep_due"])),
-        "test_suite": ("< 300 s", lambda: suite_time.measure(args.out.parent / "test-suite.json")
-                       if args.with_tests else suite_time.from_record(args.out.parent / "test-suite.json")),
+        "deadline_sweep": (
+            "< 1 s, ratio < 2",
+            lambda: deadline_sweep.run(ws, sizes["sweep_sizes"], sizes["sweep_due"]),
+        ),
+        "test_suite": (
+            "< 300 s",
+            lambda: (
+                suite_time.measure(args.out.parent / "test-suite.json")
+                if args.with_tests
+                else suite_time.from_record(args.out.parent / "test-suite.json")
+            ),
+        ),
     }
     return {name: guarded(name, target, fn) for name, (target, fn) in plan.items() if name in wanted}
 
 
 def summary(figures: dict) -> dict:
     """Which figures met their target, which missed, which were not measured."""
-    return {"met": [n for n, f in figures.items() if f["met"] is True],
-            "missed": [n for n, f in figures.items() if f["met"] is False],
-            "not_measured": [n for n, f in figures.items() if f["met"] is None]}
+    return {
+        "met": [n for n, f in figures.items() if f["met"] is True],
+        "missed": [n for n, f in figures.items() if f["met"] is False],
+        "not_measured": [n for n, f in figures.items() if f["met"] is None],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     started, t0 = datetime.now(UTC), time.perf_counter()
-    report: dict = {"benchmark": "smartcity", "started_at": started.isoformat(timespec="seconds"),
-                    "quick": args.quick, "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in sizes.items()},
-                    "machine": machine(), "figures": {}}
+    report: dict = {
+        "benchmark": "smartcity",
+        "started_at": started.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in sizes.items()},
+        "machine": machine(),
+        "figures": {},
+    }
     try:
         ws = Workspace(root)
         if wanted & set(SERVER_FIGURES):

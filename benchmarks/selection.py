@@ -22,11 +22,19 @@ def nominees(n: int = 514, seed: int = 2017) -> list:
         rows = list(csv.DictReader(fh))[:n]
     out = []
     for row in rows:
-        values = {i: float(rng.randint(0, 1)) if i == "high_performing" else round(rng.uniform(0, 100), 2)
-                  for i in indicators}
-        out.append(Nominee(bps_code=row["bps_code"], name=row["name"], province=row["province"],
-                           province_code=row["province_code"], population=int(row["population_2025"] or 0),
-                           indicators=values))
+        values = {
+            i: float(rng.randint(0, 1)) if i == "high_performing" else round(rng.uniform(0, 100), 2) for i in indicators
+        }
+        out.append(
+            Nominee(
+                bps_code=row["bps_code"],
+                name=row["name"],
+                province=row["province"],
+                province_code=row["province_code"],
+                population=int(row["population_2025"] or 0),
+                indicators=values,
+            )
+        )
     return out
 
 
@@ -54,9 +62,15 @@ def run(n: int = 514, runs: int = 15) -> dict:
     value = round(statistics.median(scoring), 6)
     log(f"selection: score({n}) median {value * 1000:.1f} ms")
     return figure(
-        value, "s (median)", f"< {TARGET_S} s", value < TARGET_S,
-        regions=n, indicators=len(policy.weights), selected=len(result.selected_codes),
-        score=stats(scoring), baseline_sort_floats=stats(sorting),
+        value,
+        "s (median)",
+        f"< {TARGET_S} s",
+        value < TARGET_S,
+        regions=n,
+        indicators=len(policy.weights),
+        selected=len(result.selected_codes),
+        score=stats(scoring),
+        baseline_sort_floats=stats(sorting),
         ratio_vs_sorting_floats=ratio(statistics.median(scoring), statistics.median(sorting)),
         note="nominee objects are built before timing; synthetic indicator values from random.Random(2017)",
     )

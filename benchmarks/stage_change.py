@@ -23,8 +23,9 @@ def domain_direct(n: int) -> float:
     start = time.perf_counter()
     with session_scope() as session:
         items, _ = plan_advance(session, "bench", Stage.selected)
-        outcome = advance_many(session, cohort="bench", items=items, to=Stage.selected, actor=ACTOR,
-                               reason=None, now=datetime.now(UTC))
+        outcome = advance_many(
+            session, cohort="bench", items=items, to=Stage.selected, actor=ACTOR, reason=None, now=datetime.now(UTC)
+        )
     elapsed = time.perf_counter() - start
     _check(len(outcome["applied"]), n, "domain")
     return elapsed
@@ -85,12 +86,18 @@ def measure_n(ws: Workspace, n: int, sample: int, full_up_to: int) -> dict:
     c_sample = asyncio.run(flow_per_region(codes[:runs]))
     c = c_sample / runs * n
     row = {
-        "a_domain_s": round(a, 4), "a_publish_events_s": round(a_pub, 4), "a_plus_publish_s": round(a + a_pub, 4),
-        "b_cohort_flow_s": round(b, 4), "c_flow_per_region_s": round(c, 4),
-        "c_runs_measured": runs, "c_extrapolated": runs < n,
+        "a_domain_s": round(a, 4),
+        "a_publish_events_s": round(a_pub, 4),
+        "a_plus_publish_s": round(a + a_pub, 4),
+        "b_cohort_flow_s": round(b, 4),
+        "c_flow_per_region_s": round(c, 4),
+        "c_runs_measured": runs,
+        "c_extrapolated": runs < n,
         "per_region_ms": {"a": _ms(a, n), "a_plus_publish": _ms(a + a_pub, n), "b": _ms(b, n), "c": _ms(c, n)},
-        "ratio_b_over_a": ratio(b, a), "ratio_c_over_a": ratio(c, a),
-        "ratio_b_over_a_plus_publish": ratio(b, a + a_pub), "ratio_c_over_b": ratio(c, b),
+        "ratio_b_over_a": ratio(b, a),
+        "ratio_c_over_a": ratio(c, a),
+        "ratio_b_over_a_plus_publish": ratio(b, a + a_pub),
+        "ratio_c_over_b": ratio(c, b),
     }
     extrapolated = f" (extrapolated from {runs} runs)" if runs < n else ""
     log(f"stage change N={n}: a={a:.2f}s (+publish {a_pub:.2f}s) b={b:.2f}s c={c:.2f}s{extrapolated}")
@@ -109,17 +116,23 @@ def run(ws: Workspace, sizes: tuple[int, ...] = (25, 100, 514), sample: int = 50
     met = value is not None and value <= TARGET_RATIO
     extra = {} if met else {"profile": _profile(ws, min(100, max(sizes)))}
     return figure(
-        value, "ratio b/a", f"<= {TARGET_RATIO} at N={max(sizes)}", met,
-        by_n=by_n, **extra,
+        value,
+        "ratio b/a",
+        f"<= {TARGET_RATIO} at N={max(sizes)}",
+        met,
+        by_n=by_n,
+        **extra,
         variants={
-            "a": "smartcity.models.core.transitions.advance_many in-process (plus plan_advance); queues events in the outbox "
-                 "in the same transaction but publishes nothing",
+            "a": "smartcity.models.core.transitions.advance_many in-process (plus plan_advance); queues events in "
+            "the outbox "
+            "in the same transaction but publishes nothing",
             "a_plus_publish": "a, then smartcity.tasks.events.publish_outbox() of those N events to the same server",
             "b": "smartcity.flows.advance_cohort.advance_cohort called in-process against the server: tasks per batch "
-                 "of 50, events published after each batch, report artifacts at the end",
-            "c": f"smartcity.flows.advance_stage.advance_stage called in-process once per region, sequentially; when N > "
-                 f"{full_up_to} only the first {sample} regions run and the total is extrapolated linearly "
-                 "(c_extrapolated: true)",
+            "of 50, events published after each batch, report artifacts at the end",
+            "c": "smartcity.flows.advance_stage.advance_stage called in-process once per region, sequentially; "
+            f"when N > "
+            f"{full_up_to} only the first {sample} regions run and the total is extrapolated linearly "
+            "(c_extrapolated: true)",
         },
         note="every variant starts from its own fresh SQLite copy; the Prefect server is SQLite-backed",
     )

@@ -23,14 +23,18 @@ def measure(record: Path) -> dict:
     env.setdefault("SMARTCITY_VENV", os.environ.get("SMARTCITY_VENV", sys.prefix))
     log(f"test suite: bash scripts/test.sh (SMARTCITY_VENV={env['SMARTCITY_VENV']}) ...")
     start = time.perf_counter()
-    done = subprocess.run(["bash", "scripts/test.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(["bash", "scripts/test.sh"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     tail = [line for line in done.stdout.splitlines() if line.strip()][-1:] or [""]
-    data = {"duration_s": round(elapsed, 1), "returncode": done.returncode, "summary_line": tail[0],
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "command": "bash scripts/test.sh",
-            "nproc": machine()["nproc"],
-            "failed": [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))][:20]}
+    data = {
+        "duration_s": round(elapsed, 1),
+        "returncode": done.returncode,
+        "summary_line": tail[0],
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "bash scripts/test.sh",
+        "nproc": machine()["nproc"],
+        "failed": [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))][:20],
+    }
     record.parent.mkdir(parents=True, exist_ok=True)
     if done.returncode:  # keep the whole output next to the record: a failure here must be diagnosable
         record.with_suffix(".log").write_text(done.stdout + done.stderr, encoding="utf-8")

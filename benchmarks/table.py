@@ -19,14 +19,20 @@ def detail(name: str, fig: dict) -> str:
         ms = fig["by_n"].get("514", {}).get("per_region_ms", {})
         return f"per region at N=514: a {_fmt(ms.get('a'))} ms, b {_fmt(ms.get('b'))} ms, c {_fmt(ms.get('c'))} ms"
     if name == "flow_run_overhead" and "advance_stage" in fig:
-        return (f"median advance-stage {_fmt(fig['advance_stage']['median_s'])} s vs empty async flow "
-                f"{_fmt(fig['empty_async_flow']['median_s'])} s")
+        return (
+            f"median advance-stage {_fmt(fig['advance_stage']['median_s'])} s vs empty async flow "
+            f"{_fmt(fig['empty_async_flow']['median_s'])} s"
+        )
     if name == "deadline_sweep" and "small" in fig:
-        return (f"1000 due: {_fmt(fig['small']['sweep_s'])} s over 10k open, {_fmt(fig['large']['sweep_s'])} s "
-                f"over 100k open")
+        return (
+            f"1000 due: {_fmt(fig['small']['sweep_s'])} s over 10k open, {_fmt(fig['large']['sweep_s'])} s "
+            f"over 100k open"
+        )
     if name == "cli_start" and "status_json" in fig:
-        return (f"status --json {_fmt(fig['status_json']['median_s'])} s vs python -c pass "
-                f"{_fmt(fig['baseline_python_pass']['median_s'])} s")
+        return (
+            f"status --json {_fmt(fig['status_json']['median_s'])} s vs python -c pass "
+            f"{_fmt(fig['baseline_python_pass']['median_s'])} s"
+        )
     if name == "dispatch" and "messages_per_s" in fig:
         return f"{fig['messages_per_s']} msg/s at concurrency {fig.get('concurrency')}"
     if name == "test_suite":
@@ -39,12 +45,16 @@ def table(data: dict) -> str:
     rows = ["| figure | value | unit | target | met | detail |", "|---|---|---|---|---|---|"]
     for name, fig in data["figures"].items():
         met = {True: "yes", False: "**no**", None: "not measured"}[fig.get("met")]
-        rows.append(f"| {name} | {_fmt(fig.get('value'))} | {fig.get('unit') or ''} | {fig.get('target')} | {met} "
-                    f"| {detail(name, fig)} |")
+        rows.append(
+            f"| {name} | {_fmt(fig.get('value'))} | {fig.get('unit') or ''} | {fig.get('target')} | {met} "
+            f"| {detail(name, fig)} |"
+        )
     m = data["machine"]
     rows.append("")
-    rows.append(f"Run {data['started_at'][:16]} UTC on {m['nproc']} cores ({m['cpu_model']}), {m['ram_gb']} GB, "
-                f"Python {m['python']}, Prefect {m['prefect']}; load average at start {m['load_avg_at_start'][0]}.")
+    rows.append(
+        f"Run {data['started_at'][:16]} UTC on {m['nproc']} cores ({m['cpu_model']}), {m['ram_gb']} GB, "
+        f"Python {m['python']}, Prefect {m['prefect']}; load average at start {m['load_avg_at_start'][0]}."
+    )
     return "\n".join(rows)
 
 

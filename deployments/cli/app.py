@@ -6,43 +6,38 @@ Read-only commands import neither Prefect nor the flows.
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 try:  # typer vendors click since 0.2x; older ones use click itself
     from typer._click import exceptions as click_exc
 except ImportError:  # pragma: no cover
-    from click import exceptions as click_exc
+    from click import exceptions as click_exc  # type: ignore[no-redef]  # the same module, by its older name
 
+from smartcity.deployments.cli.common import (
+    JsonOpt,
+    UserActorOpt,
+    actor_or_user,
+    app,
+    emit,
+    group,
+    region_code,
+    region_codes,
+    utcnow,
+)
+from smartcity.deployments.cli.exports import REGION_COLUMNS, FormatOpt, export_format, write_export
 from smartcity.models.core.errors import BadInput, SmartCityError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Run Gerakan Menuju 100 Smart City on Prefect.")
-regions_app = typer.Typer(no_args_is_help=True, help="The region registry.")
-cohort_app = typer.Typer(no_args_is_help=True, help="Cohorts: create, nominate, advance.")
-region_app = typer.Typer(no_args_is_help=True, help="One region: advance, history.")
-events_app = typer.Typer(no_args_is_help=True, help="The event outbox.")
-app.add_typer(regions_app, name="regions")
-app.add_typer(cohort_app, name="cohort")
-app.add_typer(region_app, name="region")
-app.add_typer(events_app, name="events")
+if TYPE_CHECKING:
+    from smartcity.models.core.stages import Stage
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def utcnow() -> datetime:
-    """The real clock; only the CLI edge reads it, and passes it down."""
-    return datetime.now(UTC)
-
-
-def emit(data: Any, as_json: bool, text: str) -> None:
-    """Print JSON or a human line."""
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
+regions_app = group("regions", "The region registry.")
+cohort_app = group("cohort", "Cohorts: create, nominate, advance, select.")
+region_app = group("region", "One region: advance, history.")
+events_app = group("events", "The event outbox.")
 
 
 @app.command()
@@ -70,51 +65,103 @@ def regions_import(file: Path, as_json: JsonOpt = False) -> None:
     regions = parse_regions(read_csv_text(file), source=str(file))
     with session_scope() as session:
         inserted, updated = upsert_regions(session, regions, now=utcnow())
-    emit({"inserted": inserted, "updated": updated, "rows": len(regions)}, as_json,
-         f"imported {len(regions)} regions: {inserted} new, {updated} updated")
+    emit(
+        {"inserted": inserted, "updated": updated, "rows": len(regions)},
+        as_json,
+        f"imported {len(regions)} regions: {inserted} new, {updated} updated",
+    )
 
 
 @regions_app.command("list")
-def regions_list(province: str | None = None, as_json: JsonOpt = False) -> None:
+def regions_list(
+    province: Annotated[str | None, typer.Option(help="one province, in any case")] = None,
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
+) -> None:
     """List the registry."""
+    export = export_format(fmt, as_json)
+    from sqlmodel import func, select
+
     from smartcity.models.core.tables import Region
     from smartcity.models.infra.db import session_scope
-    from sqlmodel import select
 
     with session_scope() as session:
         query = select(Region).order_by(Region.bps_code)
-        if province:
-            query = query.where(Region.province == province)
+        if province:  # province names are ASCII, so SQL lower() folds them the same on SQLite and PostgreSQL
+            query = query.where(func.lower(Region.province) == " ".join(province.split()).lower())
         rows = [r.model_dump(exclude={"id", "updated_at"}) for r in session.exec(query).all()]
+        empty = _no_regions_line(session, province) if not rows else ""
+    if export:
+        return write_export(rows, REGION_COLUMNS)
     lines = [f"{r['bps_code']}  {r['name']:<32} {r['province']:<24} {r['timezone']}" for r in rows]
-    emit(rows, as_json, "\n".join(lines) or "no regions (import some with `smartcity regions import`)")
+    emit(rows, as_json, "\n".join(lines) or empty)
+
+
+def _no_regions_line(session, province: str | None) -> str:
+    """Why a listing is empty: no registry at all, or a filter that matched nothing (with a near province)."""
+    import difflib
+
+    from sqlmodel import select
+
+    from smartcity.models.core.tables import Region
+
+    provinces = sorted(set(session.exec(select(Region.province)).all()))
+    if not provinces:
+        return "no regions (import some with `smartcity regions import`)"
+    near = difflib.get_close_matches((province or "").lower(), [p.lower() for p in provinces], n=1, cutoff=0.6)
+    hint = f"; did you mean {next(p for p in provinces if p.lower() == near[0])}?" if near else ""
+    return f"no regions in province {province!r}{hint}"
+
+
+@cohort_app.command("list")
+def cohort_list(as_json: JsonOpt = False) -> None:
+    """Every cohort: year, quota, program, and how many regions are in each stage."""
+    from smartcity.models.core.program import cohort_rows
+    from smartcity.models.infra.db import session_scope
+
+    with session_scope() as session:
+        rows = cohort_rows(session)
+    lines = [
+        f"{r['name']:<12} {r['year']}  quota {r['quota']:>4}  {r['regions']:>4} region(s)  {r['program']}"
+        + "".join(f"\n    {stage}: {n}" for stage, n in sorted(r["stages"].items()))
+        for r in rows
+    ]
+    emit(rows, as_json, "\n".join(lines) or "no cohorts yet (create one with `smartcity cohort create`)")
 
 
 @cohort_app.command("create")
-def cohort_create(name: str, year: Annotated[int, typer.Option()],
-                  quota: Annotated[int, typer.Option()]) -> None:
-    """Create a cohort with a year and a quota."""
+def cohort_create(
+    name: str,
+    year: Annotated[int, typer.Option()],
+    quota: Annotated[int, typer.Option()],
+    actor: UserActorOpt = None,
+) -> None:
+    """Create a cohort with a year and a quota (audited)."""
     from smartcity.models.core.program import create_cohort
     from smartcity.models.infra.db import session_scope
 
     with session_scope() as session:
-        create_cohort(session, name=name, year=year, quota=quota, now=utcnow())
+        create_cohort(session, name=name, year=year, quota=quota, now=utcnow(), actor=actor_or_user(actor))
     typer.echo(f"cohort {name} created (year {year}, quota {quota})")
 
 
 @cohort_app.command("nominate")
-def cohort_nominate(name: str, codes: Annotated[list[str] | None, typer.Argument()] = None,
-                    file: Annotated[Path | None, typer.Option(help="one BPS code per line")] = None) -> None:
-    """Nominate regions into a cohort, by code or from a file of codes."""
+def cohort_nominate(
+    name: str,
+    codes: Annotated[list[str] | None, typer.Argument()] = None,
+    file: Annotated[Path | None, typer.Option(help="one BPS code per line")] = None,
+    actor: UserActorOpt = None,
+) -> None:
+    """Nominate regions into a cohort, by code or name, or from a file of codes (one audit record per call)."""
     from smartcity.models.core.program import nominate
     from smartcity.models.core.regions import read_csv_text
     from smartcity.models.infra.db import session_scope
 
-    all_codes = list(codes or [])
+    all_codes = region_codes(list(codes or []))
     if file is not None:
         all_codes += codes_from_file(read_csv_text(file))
     with session_scope() as session:
-        added, already = nominate(session, cohort=name, codes=all_codes, now=utcnow())
+        added, already = nominate(session, cohort=name, codes=all_codes, now=utcnow(), actor=actor_or_user(actor))
     typer.echo(f"cohort {name}: {added} nominated, {already} already enrolled")
 
 
@@ -132,42 +179,92 @@ def codes_from_file(text: str) -> list[str]:
 
 
 @cohort_app.command("advance")
-def cohort_advance(name: str, to: Annotated[str, typer.Option("--to")],
-                   actor: Annotated[str, typer.Option("--actor")],
-                   reason: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False) -> None:
+def cohort_advance(
+    name: str,
+    to: Annotated[str, typer.Option("--to")],
+    actor: Annotated[str, typer.Option("--actor")],
+    reason: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Advance every eligible region of a cohort one stage, as one flow run."""
     from smartcity.deployments.runtime import runner
 
     stage = _stage(to)
     _require_actor(actor)
-    summary = runner.advance_cohort(name, stage, actor, reason)
-    text = (f"cohort {name} -> {stage}: {summary['applied']} advanced, {summary['unchanged']} unchanged, "
-            f"{summary['already']} already there, {len(summary['refused'])} refused")
+    _require_reason_for(stage, reason)
+    summary = runner.advance_cohort(cohort=name, to=stage, actor=actor, reason=reason)
+    text = (
+        f"cohort {name} -> {stage}: {summary['applied']} advanced, {summary['unchanged']} unchanged, "
+        f"{summary['already']} already there, {len(summary['refused'])} refused"
+    )
     emit(summary, as_json, text + "".join(f"\n  refused {r}" for r in summary["refused"][:20]))
     if summary["refused"]:
         raise typer.Exit(1)
 
 
 @region_app.command("advance")
-def region_advance(code: str, to: Annotated[str, typer.Option("--to")],
-                   actor: Annotated[str, typer.Option("--actor")],
-                   reason: Annotated[str | None, typer.Option()] = None,
-                   cohort: Annotated[str | None, typer.Option()] = None,
-                   idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
-                   force: Annotated[bool, typer.Option("--force", help="override the quota guard (needs --reason)")]
-                   = False, as_json: JsonOpt = False) -> None:
+def region_advance(
+    code: str,
+    to: Annotated[str, typer.Option("--to")],
+    actor: Annotated[str, typer.Option("--actor")],
+    reason: Annotated[str | None, typer.Option()] = None,
+    cohort: Annotated[str | None, typer.Option()] = None,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key")] = None,
+    force: Annotated[bool, typer.Option("--force", help="override the quota guard (needs --reason)")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Move one region to a stage (the next one, or a reasoned revise/withdraw)."""
     from smartcity.deployments.runtime import runner
+    from smartcity.models.core.transitions import StageChange
 
     stage = _stage(to)
     _require_actor(actor)
     if force and not (reason or "").strip():
-        raise BadInput("--force needs a --reason, recorded in the region's history")
-    result = runner.advance_region(code.strip(), stage, actor, reason, cohort, idempotency_key, force)
-    words = {"applied": "now", "duplicate": "already recorded (same idempotency key):",
-             "unchanged": "already"}
-    emit(result, as_json, f"region {code}: {words[result['status']]} {result['to_stage']}"
-         f" (version {result['version']})")
+        raise BadInput("--force needs --reason, recorded in the region's history")
+    code = region_code(code)
+    result = runner.advance_region(
+        StageChange(
+            region_code=code,
+            to=stage,
+            actor=actor,
+            reason=reason,
+            cohort=cohort,
+            idempotency_key=idempotency_key,
+            force=force,
+        )
+    )
+    words = {"applied": "now", "duplicate": "already recorded (same idempotency key):", "unchanged": "already"}
+    emit(
+        result, as_json, f"region {code}: {words[result['status']]} {result['to_stage']} (version {result['version']})"
+    )
+
+
+@region_app.command("reconsider")
+def region_reconsider(
+    code: str,
+    reason: Annotated[str, typer.Option(help="why the decision is reopened")],
+    actor: Annotated[str, typer.Option("--actor")],
+    cohort: Annotated[str | None, typer.Option()] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reopen a not_selected decision (made on partial data, say): the region is nominated again."""
+    from smartcity.deployments.runtime import runner
+    from smartcity.models.core.stages import Stage
+    from smartcity.models.core.transitions import StageChange
+
+    _require_actor(actor)
+    if not reason.strip():
+        raise BadInput("--reason must say why the decision is reopened (it is recorded in the history)")
+    result = runner.advance_region(
+        StageChange(region_code=code.strip(), to=Stage.nominated, actor=actor, reason=reason.strip(), cohort=cohort)
+    )
+    emit(
+        result,
+        as_json,
+        f"region {code}: {'now' if result['status'] == 'applied' else 'already'} nominated "
+        f"(version {result['version']}); select it with `smartcity cohort select` or "
+        "`smartcity region advance --to selected`",
+    )
 
 
 @region_app.command("history")
@@ -176,28 +273,56 @@ def region_history(code: str, as_json: JsonOpt = False) -> None:
     from smartcity.models.core.program import history
     from smartcity.models.infra.db import session_scope
 
+    code = region_code(code)
     with session_scope() as session:
-        rows = history(session, code.strip())
-    lines = [f"{r['at'][:19]}Z  {r['cohort']}  {r['from']} -> {r['to']} ({r['kind']}) by {r['actor']}"
-             + (f": {r['reason']}" if r["reason"] else "") for r in rows]
+        rows = history(session, code)
+    lines = [
+        f"{r['at_local']}  {r['cohort']}  {r['from']} -> {r['to']} ({r['kind']}) by {r['actor']}"
+        + (f": {r['reason']}" if r["reason"] else "")
+        for r in rows
+    ]
     emit(rows, as_json, "\n".join(lines) or f"region {code}: no stage changes yet")
 
 
 @app.command()
-def status(cohort: str | None = None, as_json: JsonOpt = False) -> None:
-    """Counts per cohort and stage; with --cohort, one line per region."""
-    from smartcity.models.core.program import stage_counts, status_rows
-    from smartcity.models.infra.db import session_scope
+def status(
+    cohort: str | None = None,
+    as_json: JsonOpt = False,
+    stalled: Annotated[
+        bool,
+        typer.Option(
+            "--stalled",
+            help="only the regions whose triggered follow-up is overdue (the text output always lists them)",
+        ),
+    ] = False,
+) -> None:
+    """Counts per cohort and stage; with --cohort, one line per region; then regions waiting past the grace period."""
+    from datetime import timedelta
 
+    from smartcity.models.core.program import stage_counts, status_rows
+    from smartcity.models.core.reconcile import find_stalled, stalled_line
+    from smartcity.models.infra.db import session_scope
+    from smartcity.models.infra.settings import get_settings
+
+    grace, now = get_settings().reconcile_grace_minutes, utcnow()
     with session_scope() as session:
-        counts = stage_counts(session)
-        rows = status_rows(session, cohort) if (cohort or as_json) else []
+        counts = {} if stalled else stage_counts(session)
+        rows = status_rows(session, cohort) if (cohort or as_json) and not stalled else []
+        # `status --json` stays what the stdlib fast path (entry.py) prints: the stalled list is text or --stalled.
+        waiting = find_stalled(session, now=now, grace=timedelta(minutes=grace)) if stalled or not as_json else []
     if as_json:
-        emit({"cohorts": counts, "regions": rows}, True, "")
+        data = {"as_of": now.isoformat(), "grace_minutes": grace, "stalled": [w.as_dict() for w in waiting]}
+        emit(data if stalled else {"cohorts": counts, "regions": rows}, True, "")
         return
     lines = [f"{name}: " + ", ".join(f"{s}={n}" for s, n in sorted(c.items())) for name, c in counts.items()]
     lines += [f"  {r['bps_code']} {r['name']:<32} {r['stage']}" for r in rows]
-    typer.echo("\n".join(lines) or "no cohorts yet")
+    if waiting:  # a lost trigger: `smartcity reconcile` (or the next deadline sweep) starts the follow-up again
+        lines += [
+            f"stalled: {len(waiting)} region(s) waiting more than {grace} min for their follow-up "
+            "(`smartcity reconcile` repairs them)",
+            *(stalled_line(w) for w in waiting),
+        ]
+    typer.echo("\n".join(lines) or ("nothing stalled" if stalled else "no cohorts yet"))
 
 
 @events_app.command("flush")
@@ -211,13 +336,13 @@ def events_flush() -> None:
 @events_app.command("pending")
 def events_pending(as_json: JsonOpt = False) -> None:
     """How many events wait in the outbox."""
-    from smartcity.models.core.tables import EventOutbox
-    from smartcity.models.infra.db import session_scope
     from sqlmodel import func, select
 
+    from smartcity.models.core.tables import EventOutbox
+    from smartcity.models.infra.db import session_scope
+
     with session_scope() as session:
-        n = session.exec(select(func.count()).select_from(EventOutbox)
-                         .where(EventOutbox.published_at.is_(None))).one()  # type: ignore[union-attr]
+        n = session.exec(select(func.count()).select_from(EventOutbox).where(EventOutbox.published_at.is_(None))).one()  # type: ignore[union-attr]
     emit({"pending": n}, as_json, f"{n} event(s) waiting to be published")
 
 
@@ -227,8 +352,7 @@ def serve(limit: Annotated[int | None, typer.Option(help="max concurrent runs")]
     from smartcity.deployments.runtime import runner
     from smartcity.deployments.runtime.registry import serve_all
 
-    if not runner.prefect_ready():
-        raise SmartCityError("no Prefect API answers: start one with `smartcity server`, or use `smartcity up`")
+    runner.require_api("start one with `smartcity server`, or use `smartcity up`")
     serve_all(limit=limit)
 
 
@@ -238,11 +362,12 @@ def deploy(pool: Annotated[str, typer.Option("--pool", help="process work pool (
     from smartcity.deployments.runtime import runner
     from smartcity.deployments.runtime.registry import deploy_all
 
-    if not runner.prefect_ready():
-        raise SmartCityError("no Prefect API answers: set PREFECT_API_URL to your server")
+    runner.require_api("set PREFECT_API_URL to your server")
     ids = deploy_all(pool)
-    typer.echo(f"registered {len(ids)} deployments to work pool {pool}; start workers with "
-               f"`prefect worker start --pool {pool}`")
+    typer.echo(
+        f"registered {len(ids)} deployments to work pool {pool}; start workers with "
+        f"`prefect worker start --pool {pool}`"
+    )
 
 
 @app.command()
@@ -261,11 +386,11 @@ def up(port: int = 4200) -> None:
     raise typer.Exit(run_up(port))
 
 
-def _stage(value: str) -> str:
+def _stage(value: str) -> Stage:
     from smartcity.models.core.stages import parse_stage
 
     try:
-        return parse_stage(value).value
+        return parse_stage(value)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
 
@@ -275,28 +400,29 @@ def _require_actor(actor: str) -> None:
         raise BadInput("--actor must name who makes the change")
 
 
-def _register_areas() -> None:
-    """Attach the command groups that each area of the program keeps in its own module."""
-    from smartcity.deployments.cli import audit as cli_audit
-    from smartcity.deployments.cli import deadlines as cli_deadlines
-    from smartcity.deployments.cli import quickwins as cli_quickwins
-    from smartcity.deployments.cli import reports as cli_reports
-    from smartcity.deployments.cli import reviews as cli_reviews
-    from smartcity.deployments.cli import selection as cli_selection
+def _require_reason_for(stage: Stage, reason: str | None) -> None:
+    """A move into `stage` that always needs a reason (withdrawn) is bad usage without --reason."""
+    from smartcity.models.core.stages import EDGES
 
-    app.add_typer(cli_audit.app, name="audit")
-    cli_deadlines.register(app)
-    cli_reviews.register(app)
-    app.add_typer(cli_selection.app, name="indicators")
-    cli_selection.register(cohort_app)
-    app.add_typer(cli_quickwins.app, name="quickwin")
-    app.command("report")(cli_reports.report)
-    from smartcity.deployments.demo.command import demo
-
-    app.command("demo")(demo)
+    into = [e for e in EDGES if e.target == stage]
+    if into and all(e.needs_reason for e in into) and not (reason or "").strip():
+        raise BadInput(f"--to {stage} needs --reason, recorded in each region's history")
 
 
-_register_areas()
+# Each area's module declares its commands on `app` or `group(...)` when imported: the order here is the
+# order of `smartcity --help`.
+from smartcity.deployments.cli import (  # noqa: E402
+    audit,  # noqa: F401
+    deadlines,  # noqa: F401
+    quickwins,  # noqa: F401
+    reconcile,  # noqa: F401
+    reports,  # noqa: F401
+    reviews,  # noqa: F401
+    selection,  # noqa: F401
+)
+from smartcity.deployments.demo.command import demo  # noqa: E402  (the demo package does not import the CLI)
+
+app.command("demo")(demo)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,6 +447,26 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except Exception as exc:
+        problem = _database_problem(exc)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
+        return 2
+
+
+def _database_problem(error: Exception) -> str | None:
+    """One line when `error` is the database failing (unreachable, missing, never initialised, bad URL)."""
+    import os
+
+    from smartcity.models.infra.dberrors import describe
+    from smartcity.models.infra.settings import get_settings
+
+    try:
+        url = get_settings().resolved_database_url()
+    except ValueError:
+        url = os.environ.get("SMARTCITY_DATABASE_URL", "")
+    return describe(error, url)
 
 
 if __name__ == "__main__":

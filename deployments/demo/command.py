@@ -8,14 +8,46 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+
 from smartcity.models.infra.settings import get_settings
 
+PHASE1_REGIONS = 25
+COHORT = "2017"
 
-def demo(registry: Path | None = typer.Option(None, help="nominate from this registry CSV (e.g. all 514)"),
-         ui: bool = typer.Option(False, "--ui", help="keep the local Prefect server running afterwards"),
-         no_prefect: bool = typer.Option(False, "--no-prefect", help="domain only, no Prefect server (fast)"),
-         home: Path | None = typer.Option(None, help="where the demo keeps its database and server")) -> None:
+
+def demo(
+    registry: Path | None = typer.Option(None, help="nominate from this registry CSV (e.g. all 514)"),
+    ui: bool = typer.Option(False, "--ui", help="keep the local Prefect server running afterwards"),
+    no_prefect: bool = typer.Option(False, "--no-prefect", help="domain only, no Prefect server (fast)"),
+    home: Path | None = typer.Option(None, help="where the demo keeps its database and server"),
+    regions: int | None = typer.Option(None, "--regions", help="only the first N (2-25) phase-1 regions"),
+    served: bool = typer.Option(
+        False,
+        "--served",
+        help="play the story through the served deployment registry and its triggers (implied by --ui; slower)",
+    ),
+) -> None:
     """Replay phase 1 (2017) end to end on a simulated clock; prints the final board and the report path."""
+    from smartcity.deployments.runtime.server import stop_on_signals
+
+    if regions is not None and not 2 <= regions <= PHASE1_REGIONS:
+        _bad_input(f"--regions must be 2..{PHASE1_REGIONS} (the first N phase-1 regions), got {regions}")
+    if regions is not None and registry is not None:
+        _bad_input("--regions takes the first N phase-1 regions; it cannot be combined with --registry")
+    with stop_on_signals():  # SIGTERM and SIGHUP stop the demo's server as Ctrl-C does (it is in its own session)
+        _demo(registry, ui, no_prefect, home, regions, served=served or ui)
+
+
+def _bad_input(message: str) -> None:
+    """One line on stderr and exit code 2, before anything is changed."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _demo(
+    registry: Path | None, ui: bool, no_prefect: bool, home: Path | None, limit: int | None, *, served: bool
+) -> None:
+    """The demo itself: a fresh database, the story, the board, and with `ui` the server kept until stopped."""
     home = home or get_settings().data_dir / "demo"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -23,14 +55,35 @@ def demo(registry: Path | None = typer.Option(None, help="nominate from this reg
     from smartcity.deployments.demo.receiver import Receiver
     from smartcity.deployments.demo.story import Story, final_board, play
 
-    with Receiver() as rx, _local_prefect(home, enabled=not no_prefect, keep=ui) as api:
-        story = Story(receiver_url=rx.url, flows=api is not None)
-        result = play(story, registry, home)
+    serve = served and not no_prefect
+    with Receiver() as rx, _local_prefect(home, enabled=not no_prefect, keep=ui, serve=serve) as api:
+        story = Story(receiver_url=rx.url, flows=api is not None, served=serve)
+        result = play(story, registry, home, limit)
         final_board(story, len(rx.messages))
         typer.echo(f"\nHTML report (simulated data): {result['report']}")
+        if api:
+            _closing_lines(api, story, keep=ui)
         if api and ui:
-            typer.echo(f"Prefect UI with the runs and artifacts: {api.removesuffix('/api')}  (Ctrl-C stops it)")
             _wait_for_ctrl_c()
+
+
+def _closing_lines(api: str, story, *, keep: bool) -> None:
+    """The runs (and any generated names), then what to open in the UI, with URLs."""
+    import asyncio
+
+    from smartcity.deployments.demo.chain import count_runs, generated_names
+    from smartcity.deployments.demo.urls import ui_links
+
+    generated = asyncio.run(generated_names())
+    typer.echo(
+        f"Prefect: {asyncio.run(count_runs())} flow runs, {len(generated)} with a generated name"
+        + (f" ({', '.join(generated[:5])})" if generated else "")
+    )
+    if not keep:
+        return
+    typer.echo("\nThe program's office in the Prefect UI (the demo's server; Ctrl-C, SIGTERM or SIGHUP stops it):")
+    for label, url in ui_links(api, story.revised or story.selected[0], COHORT):
+        typer.echo(f"  {label:<44} {url}")
 
 
 def _use_database(path: Path) -> None:
@@ -44,41 +97,66 @@ def _use_database(path: Path) -> None:
     upgrade()
 
 
+#: The demo's server starts no scheduled run: its clock is 2017, simulated; the sweeps run as the story says.
+DEMO_SERVER_SETTINGS = {
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    # the Event Feed shows events a second after they arrive, not five
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
 @contextmanager
-def _local_prefect(home: Path, *, enabled: bool, keep: bool):
-    """A fresh local Prefect server for the demo (port 4200 with --ui when free), or none."""
+def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
+    """A fresh local Prefect server for the demo (port 4200 with --ui when free) serving the whole registry,
+    or none."""
     if not enabled:
         yield None
         return
     import socket
-    import subprocess
 
     from smartcity.deployments.runtime.server import (
         _server_env,
         _stop,
         drain_prefect_clients,
-        server_command,
+        start_server,
+        stop_group,
         wait_healthy,
     )
 
     port = 4200 if keep and _free(4200) else _any_port(socket)
-    env = {**_server_env(port), "PREFECT_HOME": str(home / "prefect"), "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **_server_env(port),
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        **DEMO_SERVER_SETTINGS,
+    }
     log = (home / "prefect-server.log").open("w")
-    proc = subprocess.Popen(server_command(port), env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    serve_log = (home / "prefect-serve.log").open("w")
+    proc = serving = None
     api = f"http://127.0.0.1:{port}/api"
     try:
+        proc = start_server(port, env=env, log=log)
         wait_healthy(api, proc)
-        os.environ.update(PREFECT_API_URL=api, PREFECT_HOME=str(home / "prefect"),
-                          PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL")
+        os.environ.update(
+            PREFECT_API_URL=api, PREFECT_HOME=str(home / "prefect"), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL"
+        )
         from prefect.context import refresh_global_settings_context
 
         refresh_global_settings_context()
+        if serve:
+            from smartcity.deployments.demo.serving import start_serving, wait_served
+
+            serving = start_serving(dict(os.environ), serve_log)
+            wait_served(serving)
         yield api
     finally:
         drain_prefect_clients()
-        _stop(proc)
+        if serving is not None:
+            stop_group(serving, "the serve loop")
+        if proc is not None:
+            _stop(proc)
         log.close()
+        serve_log.close()
 
 
 def _free(port: int) -> bool:

@@ -1,8 +1,9 @@
-"""Run stage changes as Prefect flows against the coordinator's server.
+"""Run an operation as a Prefect flow against the coordinator's server, or in this process when none answers.
 
-When no Prefect API answers, the change still commits through the same domain function and its
-event waits in the outbox (`smartcity events flush` publishes it) unless SMARTCITY_REQUIRE_PREFECT
-is set, in which case the command refuses before writing anything.
+Every command that changes something goes through `run_operation`: with an API it runs the flow (a run in
+the UI, events published); without one the same domain operation commits here and its events wait in the
+outbox (`smartcity events flush` publishes them), unless SMARTCITY_REQUIRE_PREFECT is set, in which case
+the command refuses before writing anything.
 """
 
 from __future__ import annotations
@@ -10,69 +11,138 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import UTC
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import DomainRefused, SmartCityError
+from smartcity.models.core.program import advance_cohort_in_batches
 from smartcity.models.core.stages import Stage
-from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
+from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import get_settings
 
+T = TypeVar("T")
+EVENTS_WAIT = (
+    "committed without a flow run; the event waits in the outbox (`smartcity up`, then `smartcity events flush`)."
+)
 
-def prefect_ready() -> bool:
-    """Point Prefect at the coordinator's server; False when it does not answer (see _fallback_note)."""
-    # Flow-run logs still reach the API (and the UI); the terminal gets our one-line messages only.
-    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+@dataclass(frozen=True)
+class Api:
+    """Where the coordinator's Prefect API is, and why it does not answer (None when it does)."""
+
+    url: str
+    problem: str | None
+
+    @property
+    def ready(self) -> bool:
+        """True when the API answered."""
+        return self.problem is None
+
+
+def connect(*, timeout: float = 2.0) -> Api:
+    """Find the API (environment, profile, or the local `smartcity up` server) and point this process at it."""
+    quiet_prefect_console()
     from smartcity.deployments.runtime import prefect_link
 
     url = prefect_link.api_url()
-    problem = prefect_link.health(url)
+    problem = prefect_link.health(url, timeout=timeout)
     if problem is None:
         prefect_link.use_api(url)
-        return True
-    if "credentials" in problem:
+    elif "credentials" in problem:
         raise DomainRefused(f"Prefect API at {url} {problem}")
-    if get_settings().require_prefect:
-        raise DomainRefused(f"Prefect API at {url} is {problem}; nothing was changed. "
-                            "Start one with `smartcity up`.")
-    _NOTE.append(f"note: Prefect API at {url} is {problem}: committed without a flow run; the event "
-                 "waits in the outbox (`smartcity up`, then `smartcity events flush`).")
-    return False
+    return Api(url, problem)
 
 
-_NOTE: list[str] = []
+def quiet_prefect_console() -> None:
+    """Keep Prefect's log records off the terminal (they still reach the API and the UI): our lines only.
+
+    Prefect reads PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL once, when its logging is first set up. A process that
+    set Prefect up before this call (it imported a flow, a test harness, the demo) keeps a console handler at
+    INFO, so setting the variable alone does nothing there: apply the level to the configured handlers too.
+    """
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    configuration = sys.modules.get("prefect.logging.configuration")  # never import Prefect just for this
+    if configuration is not None and configuration.PROCESS_LOGGING_CONFIG:
+        # Incremental: only the handlers' and loggers' levels change; handlers and their streams stay.
+        configuration.setup_logging(incremental=True)
 
 
-def _fallback_note() -> None:
-    """Say, after a fallback change committed, how its event will reach Prefect."""
-    if _NOTE:
-        print(_NOTE.pop(), file=sys.stderr)
+def require_api(hint: str) -> None:
+    """Refuse (exit 1) unless a Prefect API answers; `hint` says what to do about it."""
+    api = connect()
+    if not api.ready:
+        raise SmartCityError(f"no Prefect API answers at {api.url}: {hint}")
 
 
-def advance_region(code: str, to: str, actor: str, reason: str | None, cohort: str | None,
-                   idempotency_key: str | None, force: bool = False) -> dict:
-    """One region, through the advance-stage flow (or the documented fallback)."""
+def run_operation(
+    *,
+    flow: Callable[[], Awaitable[T]],
+    in_process: Callable[[], T],
+    fallback: str = EVENTS_WAIT,
+    use_prefect: bool = True,
+    say_fallback: Callable[[T], bool] = lambda _: True,
+) -> T:
+    """`flow()` as a flow run when an API answers; else `in_process()` and one line saying `fallback`.
+
+    `use_prefect=False` (the demo's --no-prefect) skips the probe and the note. `say_fallback(result)` decides
+    whether the fallback is worth a line (a cohort advance that moved nothing left no event waiting)."""
+    api = connect() if use_prefect else None
+    if api is not None and api.ready:
+        return asyncio.run(_awaited(flow))
+    if api is not None and get_settings().require_prefect:
+        raise DomainRefused(
+            f"Prefect API at {api.url} is {api.problem}; nothing was changed. Start one with `smartcity up`."
+        )
+    result = in_process()
+    if api is not None and say_fallback(result):
+        print(f"note: Prefect API at {api.url} is {api.problem}: {fallback}", file=sys.stderr)
+    return result
+
+
+async def _awaited(flow: Callable[[], Awaitable[T]]) -> T:
+    return await flow()
+
+
+def flow_result(result: object) -> dict[str, Any]:
+    """A flow's summary; a flow that ended in a state of its own (cancelled or failed) says so in one line."""
+    if not isinstance(result, dict):
+        raise SmartCityError(f"flow run ended without a result: {result}")
+    return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def advance_region(change: StageChange) -> dict[str, Any]:
+    """One region, through the advance-stage flow (or in this process). Unknown regions and cohorts are refused
+    first (exit 2), so a typo creates no run."""
+    from smartcity.models.core.program import get_cohort
+
     with session_scope() as session:
-        version = find_enrollment(session, code, cohort).version
-    if not prefect_ready():
-        request = StageChange(code, Stage(to), actor, reason, cohort, version, idempotency_key, force=force)
-        from datetime import datetime
+        if change.cohort is not None:
+            get_cohort(session, change.cohort)  # a typo is bad input, not "not enrolled" (a rule)
+        version = find_enrollment(session, change.region_code, change.cohort).version
+    change = StageChange(**{**change.as_dict(), "expected_version": version})
 
+    def in_process() -> dict[str, Any]:
         with session_scope() as session:
-            result = change_stage(session, request, now=datetime.now(UTC)).as_dict()
-        _fallback_note()
-        return result
-    from smartcity.flows.advance_stage import advance_stage
+            return change_stage(session, change, now=_now()).as_dict()
 
-    async def run() -> dict:
-        state = await advance_stage(code, to, actor, reason, cohort, version, idempotency_key, force,
-                                    return_state=True)
+    async def as_flow() -> dict[str, Any]:
+        from smartcity.flows.advance_stage import advance_stage
+
+        state = await advance_stage(**change.flow_parameters(), return_state=True)
         result = await state.aresult(raise_on_failure=False)
-        if isinstance(result, BaseException):
+        if not isinstance(result, dict):
             raise SmartCityError(f"flow run failed: {result}")
         return result
 
-    result = asyncio.run(run())
+    result = run_operation(flow=as_flow, in_process=in_process)
     if result.get("status") == "refused":
         error = SmartCityError(result["error"])
         error.exit_code = result["exit_code"]
@@ -80,39 +150,31 @@ def advance_region(code: str, to: str, actor: str, reason: str | None, cohort: s
     return result
 
 
-def advance_cohort(cohort: str, to: str, actor: str, reason: str | None) -> dict:
-    """A whole cohort, as one advance-cohort flow run (or the fallback, batch by batch)."""
-    with session_scope() as session:
-        from smartcity.models.core.program import get_cohort
+def advance_cohort(*, cohort: str, to: Stage, actor: str, reason: str | None) -> dict[str, Any]:
+    """A whole cohort, as one advance-cohort flow run (or in this process, batch by batch)."""
+    from smartcity.models.core.program import get_cohort
 
+    with session_scope() as session:
         get_cohort(session, cohort)
-    if not prefect_ready():
-        return _advance_cohort_direct(cohort, to, actor, reason)
-    from smartcity.flows.advance_cohort import advance_cohort as flow
 
-    return asyncio.run(flow(cohort, to, actor, reason))
+    async def as_flow() -> dict[str, Any]:
+        from smartcity.flows.advance_cohort import advance_cohort as flow
 
+        return flow_result(await flow(cohort=cohort, to=to, actor=actor, reason=reason))
 
-def _advance_cohort_direct(cohort: str, to: str, actor: str, reason: str | None) -> dict:
-    from datetime import datetime
+    def in_process() -> dict[str, Any]:
+        return asyncio.run(
+            advance_cohort_in_batches(
+                cohort=cohort, to=to, actor=actor, reason=reason, now=_now(), batch_size=get_settings().batch_size
+            )
+        )
 
-    from smartcity.models.core.program import plan_advance
-    from smartcity.models.core.transitions import advance_many
-
-    with session_scope() as session:
-        items, summary = plan_advance(session, cohort, Stage(to))
-        outcome = advance_many(session, cohort=cohort, items=items, to=Stage(to), actor=actor,
-                               reason=reason, now=datetime.now(UTC))
-    summary.update(applied=len(outcome["applied"]), unchanged=len(outcome["unchanged"]),
-                   refused=outcome["refused"])
-    if outcome["applied"]:
-        _fallback_note()
-    return summary
+    return run_operation(flow=as_flow, in_process=in_process, say_fallback=lambda summary: summary["applied"] > 0)
 
 
 def flush_events() -> int:
     """Publish the outbox now."""
-    if not prefect_ready():
+    if not connect().ready:
         raise DomainRefused("cannot publish: no Prefect API answers")
     from smartcity.tasks.events import publish_outbox
 

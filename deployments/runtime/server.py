@@ -1,4 +1,9 @@
-"""`smartcity server` and `smartcity up`: a local Prefect server a coordinator can start and stop."""
+"""`smartcity server` and `smartcity up`: a local Prefect server a coordinator can start and stop.
+
+The server runs in its own session, so no signal meant for us reaches it: Ctrl-C (SIGINT), SIGTERM (kill,
+systemd, docker stop) and SIGHUP (a closed terminal) all unwind through the same `finally` that stops it,
+and all three end with exit code 0, a stop that was asked for.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,41 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
 
 import httpx
 
 DEFAULT_PORT = 4200
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class StopSignal(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised as Ctrl-C is, so every `except KeyboardInterrupt` and `finally` treats them alike."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP interrupt like Ctrl-C; a repeat is ignored so the cleanup it started can finish."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise StopSignal(signum)
+
+    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def server_command(port: int) -> list[str]:
@@ -35,46 +70,88 @@ def wait_healthy(api: str, proc: subprocess.Popen | None = None, timeout: float 
 
 def _server_env(port: int) -> dict[str, str]:
     # The UI asks PREFECT_UI_API_URL for its API, which defaults to port 4200 whatever port we use.
-    return {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
+    return {
+        **os.environ,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
+    }
+
+
+def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | None = None) -> subprocess.Popen:
+    """The server as a child in its own session, so `_stop` can end its whole process group; output to `log`."""
+    output: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}
+    return subprocess.Popen(server_command(port), env=env or _server_env(port), start_new_session=True, **output)
 
 
 def run_server(port: int) -> int:
-    """Run the server in the foreground until Ctrl-C."""
+    """Run the server in the foreground until Ctrl-C, SIGTERM or SIGHUP; its exit code if it stops by itself."""
     print(f"Prefect UI: http://127.0.0.1:{port}  (API http://127.0.0.1:{port}/api)", flush=True)
-    return subprocess.call(server_command(port), env=_server_env(port))
+    server = None
+    with stop_on_signals():
+        try:
+            server = start_server(port)
+            return server.wait()
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if server is not None:
+                _stop(server)
 
 
 def up(port: int) -> int:
-    """Start the server, wait until healthy, serve every deployment; Ctrl-C stops both."""
-    server = subprocess.Popen(server_command(port), env=_server_env(port), start_new_session=True)
+    """Start the server, wait until healthy, serve every deployment; Ctrl-C, SIGTERM or SIGHUP stops both."""
+    server = None
+    with stop_on_signals():
+        try:
+            server = start_server(port)
+            return _serve_against(port, server)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            if server is not None:
+                _stop(server)
+
+
+def _serve_against(port: int, server: subprocess.Popen) -> int:
+    """Wait for the server, then serve every deployment from this process until interrupted."""
     api = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_healthy(api, server)
-        print(f"Prefect UI: http://127.0.0.1:{port}  — serving the smartcity deployments (Ctrl-C stops both)",
-              flush=True)
-        os.environ["PREFECT_API_URL"] = api
-        from prefect.context import refresh_global_settings_context
+    wait_healthy(api, server)
+    print(f"Prefect UI: http://127.0.0.1:{port}  — serving the smartcity deployments (Ctrl-C stops both)", flush=True)
+    os.environ["PREFECT_API_URL"] = api
+    from prefect.context import refresh_global_settings_context
 
-        refresh_global_settings_context()
-        from smartcity.deployments.runtime.registry import serve_all
+    refresh_global_settings_context()
+    from smartcity.deployments.runtime.registry import serve_all
 
-        serve_all()
-        return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _stop(server)
+    serve_all()  # returns when Prefect's runner stops: on Ctrl-C, SIGHUP, or its own SIGTERM handler
+    return 0
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    """Stop the server's whole process group: SIGTERM, then SIGKILL after 20 s."""
+    # A repeated SIGTERM must not cut the stop short, whoever owns its handler by now (Prefect's runner may).
+    with _stop_signals_ignored():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
     print("stopped the Prefect server", file=sys.stderr)
+
+
+@contextmanager
+def _stop_signals_ignored() -> Iterator[None]:
+    """Inside, SIGTERM and SIGHUP are ignored (in the main thread, the only one that may set handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def drain_prefect_clients(timeout: float = 10) -> None:
@@ -91,3 +168,17 @@ def drain_prefect_clients(timeout: float = 10) -> None:
             worker.drain_all(timeout=timeout)
         except Exception:  # noqa: BLE001 - best effort at shutdown; the server may already be gone
             pass
+
+
+def stop_group(proc: subprocess.Popen, what: str) -> None:
+    """Stop a child started in its own session (`what`, e.g. "the serve loop") with its whole process group:
+    SIGTERM, then SIGKILL after 20 s; as `_stop`, which says "the Prefect server"."""
+    with _stop_signals_ignored():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    print(f"stopped {what}", file=sys.stderr)
