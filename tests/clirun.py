@@ -29,12 +29,24 @@ def cli_env(db_url: str, **extra: str) -> dict[str, str]:
 
 def smartcity(*args: str, db_url: str, timeout: float = 300, **extra: str) -> Done:
     """`smartcity ARGS` to completion."""
-    proc = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.entry", *args], capture_output=True, text=True,
-                          env=cli_env(db_url, **extra), timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smartcity.deployments.cli.entry", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(db_url, **extra),
+        timeout=timeout,
+        cwd=ROOT,
+    )
     return Done(proc.returncode, proc.stdout, proc.stderr)
 
 
 def spawn(*args: str, db_url: str, **extra: str) -> subprocess.Popen:
     """`smartcity ARGS` in the background."""
-    return subprocess.Popen([sys.executable, "-m", "smartcity.deployments.cli.entry", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(db_url, **extra), cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "smartcity.deployments.cli.entry", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(db_url, **extra),
+        cwd=ROOT,
+    )

@@ -39,8 +39,12 @@ def cohort_with(codes: list[str], name: str = "2017", quota: int | None = None) 
 
 
 #: Reviewers none of whom is from Jawa Barat (Bandung's province), except ITB, whom assignment must skip.
-REVIEWER_POOL = [("Ir. Hammam", "BPPT", "DKI Jakarta"), ("Dr. Ninok", "UMN", "Banten"),
-                 ("Prof. Suhono", "ITB", "Jawa Barat"), ("Prof. Arif", "ITS", "Jawa Timur")]
+REVIEWER_POOL = [
+    ("Ir. Hammam", "BPPT", "DKI Jakarta"),
+    ("Dr. Ninok", "UMN", "Banten"),
+    ("Prof. Suhono", "ITB", "Jawa Barat"),
+    ("Prof. Arif", "ITS", "Jawa Timur"),
+]
 
 
 def drafting_with_reviewers(code: str, pool: list[tuple[str, str, str]]) -> None:
@@ -54,7 +58,7 @@ def drafting_with_reviewers(code: str, pool: list[tuple[str, str, str]]) -> None
     cohort_with([code])
     for to in (Stage.selected, Stage.drafting):
         with session_scope() as s:
-            change_stage(s, StageChange(code, to, "ani", cohort="2017"), now=T0)
+            change_stage(s, StageChange(region_code=code, to=to, actor="ani", cohort="2017"), now=T0)
     with session_scope() as s:
         for name, institution, province in pool:
             add_reviewer(s, name=name, institution=institution, province=province, expertise="economy", now=T0)

@@ -27,13 +27,17 @@ class Mailbox:
 
     def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         """Only this mailbox's user and password get in (Apprise must really send the credentials)."""
-        return AuthResult(success=isinstance(auth_data, LoginPassword)
-                          and (auth_data.login, auth_data.password) == (self.user.encode(), self.password.encode()))
+        return AuthResult(
+            success=isinstance(auth_data, LoginPassword)
+            and (auth_data.login, auth_data.password) == (self.user.encode(), self.password.encode())
+        )
 
     def url_for(self, to: str) -> str:
         """mailto:// with the credentials in it, as a coordinator would configure a real mail account."""
-        return (f"mailto://{self.user}:{quote(self.password, safe='')}@127.0.0.1:{self.port}?smtp=127.0.0.1"
-                f"&from=sweep@smartcity.test&to={to}&mode=insecure")
+        return (
+            f"mailto://{self.user}:{quote(self.password, safe='')}@127.0.0.1:{self.port}?smtp=127.0.0.1"
+            f"&from=sweep@smartcity.test&to={to}&mode=insecure"
+        )
 
 
 @contextmanager
@@ -41,8 +45,7 @@ def smtp_with_auth(user: str, password: str) -> Iterator[Mailbox]:
     """Start the server on a free port (AUTH over plain text: loopback only), yield its mailbox, stop it."""
     box = Mailbox(user, password)
     box.port = free_port()
-    ctl = Controller(box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate,
-                     auth_require_tls=False)
+    ctl = Controller(box, hostname="127.0.0.1", port=box.port, authenticator=box.authenticate, auth_require_tls=False)
     ctl.start()
     try:
         yield box

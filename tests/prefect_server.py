@@ -39,8 +39,12 @@ def wait_healthy(api: str, timeout: float = 120, headers: dict | None = None) ->
 
 def _server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_LOGGING_LEVEL="WARNING",
-               PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false")
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT="false",
+    )
     return env
 
 
@@ -62,8 +66,13 @@ def migrated_database() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
             home = Path(tempfile.mkdtemp(prefix="prefect-template-"))
-            subprocess.run([sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
-                           env=_server_env(home), check=True, capture_output=True, timeout=300)
+            subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env=_server_env(home),
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
             shutil.copy(home / "prefect.db", path.with_suffix(".tmp"))
             os.replace(path.with_suffix(".tmp"), path)
             shutil.rmtree(home, ignore_errors=True)
@@ -71,8 +80,9 @@ def migrated_database() -> Path:
 
 
 @contextmanager
-def prefect_server(home: Path, *, database_url: str | None = None, port: int | None = None,
-                   extra_env: dict[str, str] | None = None) -> Iterator[str]:
+def prefect_server(
+    home: Path, *, database_url: str | None = None, port: int | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Start a server, yield its API URL, stop it (and its children) on exit."""
     import shutil
 
@@ -86,9 +96,13 @@ def prefect_server(home: Path, *, database_url: str | None = None, port: int | N
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     env.update(extra_env or {})
     log = (home / "server.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     api = f"http://127.0.0.1:{port}/api"
     try:
         auth = extra_env.get("PREFECT_SERVER_API_AUTH_STRING") if extra_env else None

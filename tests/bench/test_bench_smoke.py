@@ -64,12 +64,17 @@ def test_dispatch_figure_delivers_each_message_once(ws):
     assert_figure(fig)
     assert fig["value"] == 0 and fig["missing"] == 0 and fig["received_posts"] == 20
     assert fig["outcome"] == {"sent": 20, "failed": 0, "skipped": 0}
-    assert set(fig["baseline"]) == {"httpx_sequential_s", "httpx_sequential_per_s", "httpx_concurrency_4_s",
-                                    "httpx_concurrency_4_per_s"}
+    assert set(fig["baseline"]) == {
+        "httpx_sequential_s",
+        "httpx_sequential_per_s",
+        "httpx_concurrency_4_s",
+        "httpx_concurrency_4_per_s",
+    }
 
 
 def test_dispatch_receiver_counts_duplicates():
     import httpx
+
     from smartcity.deployments.demo.receiver import Receiver
 
     with Receiver() as rx:
@@ -91,8 +96,18 @@ def test_test_suite_figure_reads_the_last_record(tmp_path):
     missing = suite_time.from_record(record)
     assert_figure(missing)
     assert missing["met"] is None and "--with-tests" in missing["status"]
-    record.write_text(json.dumps({"duration_s": 250.0, "returncode": 0, "measured_at": "2026-01-01T00:00:00+00:00",
-                                  "summary_line": "1 passed", "command": "bash scripts/test.sh", "nproc": 2}))
+    record.write_text(
+        json.dumps(
+            {
+                "duration_s": 250.0,
+                "returncode": 0,
+                "measured_at": "2026-01-01T00:00:00+00:00",
+                "summary_line": "1 passed",
+                "command": "bash scripts/test.sh",
+                "nproc": 2,
+            }
+        )
+    )
     fig = suite_time.from_record(record)
     assert_figure(fig)
     assert (fig["value"], fig["met"], fig["measured_at"]) == (250.0, True, "2026-01-01T00:00:00+00:00")
@@ -118,8 +133,14 @@ def test_server_figures(ws, prefect_api):
 
 def test_run_command_prints_and_writes_one_json_object(tmp_path):
     out = tmp_path / "latest.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "selection,test_suite",
-                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--only", "selection,test_suite", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     printed = json.loads(done.stdout)
     assert printed == json.loads(out.read_text())

@@ -14,6 +14,8 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlmodel import select
+
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.deadlines.tables import Notification
@@ -21,8 +23,6 @@ from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import Settings
 from smartcity.models.notifications.delivery import dispatch, enqueue_due
 from smartcity.models.notifications.outbox import add_contact
-from sqlmodel import select
-
 from tests.clirun import cli_env
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry
@@ -115,13 +115,19 @@ def drafting_with_contacts(urls: list[tuple[str, str]]) -> None:
             add_contact(s, role="pic", region_code=BANDUNG, name=f"PIC {i}", url=url, language=lang, now=T0)
     for to in ("selected", "drafting"):
         with session_scope() as s:
-            change_stage(s, StageChange(BANDUNG, Stage(to), "ani"), now=T0)
+            change_stage(s, StageChange(region_code=BANDUNG, to=Stage(to), actor="ani"), now=T0)
 
 
 def sc(*args: str, db_url: str, **env: str) -> subprocess.CompletedProcess:
     """The real CLI (with the deadline commands registered) in a subprocess, no Prefect server."""
-    return subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", *args], capture_output=True,
-                          text=True, env=cli_env(db_url, **FAST_ENV, **env), timeout=180, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "smartcity.deployments.cli.app", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(db_url, **FAST_ENV, **env),
+        timeout=180,
+        cwd=ROOT,
+    )
 
 
 def statuses() -> dict[str, str]:
@@ -156,8 +162,19 @@ def test_receiver_down_then_up_and_no_secret_anywhere(sqlite_url):
     assert all(r["last_error"] for r in rows)
     outputs = [first.stdout + first.stderr, failed.stdout, sc("outbox", db_url=sqlite_url).stdout]
     outputs += [sc("contacts", "list", *flag, db_url=sqlite_url).stdout for flag in ((), ("--json",))]
-    bad = sc("contacts", "add", "--role", "pic", "--region", BANDUNG, "--name", "x",
-             "--url", f"nosuchscheme://{SECRET}@host", db_url=sqlite_url)
+    bad = sc(
+        "contacts",
+        "add",
+        "--role",
+        "pic",
+        "--region",
+        BANDUNG,
+        "--name",
+        "x",
+        "--url",
+        f"nosuchscheme://{SECRET}@host",
+        db_url=sqlite_url,
+    )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "not a valid Apprise" in bad.stderr
     outputs += [bad.stdout + bad.stderr]
     assert "****" in outputs[3] and "127.0.0.1" in outputs[3]
@@ -197,8 +214,14 @@ def test_dispatch_killed_midway_then_rerun_sends_no_duplicate(sqlite_url, http):
     drafting_with_contacts([(http.url(f"pic-{i}"), "id") for i in range(6)])
     assert enqueue_due(T14_AT) == 6
     env = cli_env(sqlite_url, SMARTCITY_NOTIFY_CONCURRENCY="1", SMARTCITY_NOTIFY_LEASE_S="1")
-    proc = subprocess.run([sys.executable, "-c", KILLER, "3", T14_AT.isoformat()], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLER, "3", T14_AT.isoformat()],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     assert len(http.accepted) == 3
     assert sorted(statuses().values()) == ["pending", "pending", "sending", "sent", "sent", "sent"]
@@ -271,11 +294,40 @@ def test_a_reminder_with_no_contact_is_flagged_then_delivered_once_a_contact_is_
     assert "warning: 1 reminder(s) have no recipient" in first.stderr and "contacts add" in first.stderr
     listed = sc("outbox", "--failed", db_url=sqlite_url)
     assert "unaddressed" in listed.stdout and "nobody yet: no pic contact" in listed.stdout, listed.stdout
-    added = sc("contacts", "add", "--role", "pic", "--region", BANDUNG, "--name", "PIC Bandung",
-               "--url", http.url("pic"), db_url=sqlite_url)
+    added = sc(
+        "contacts",
+        "add",
+        "--role",
+        "pic",
+        "--region",
+        BANDUNG,
+        "--name",
+        "PIC Bandung",
+        "--url",
+        http.url("pic"),
+        db_url=sqlite_url,
+    )
     assert added.returncode == 0 and "1 reminder(s) that had no pic contact now go to it" in added.stdout, added
     assert SECRET not in added.stdout + added.stderr
     second = sc("remind", "--now", T14, db_url=sqlite_url)
     assert "1 sent, 0 failed" in second.stdout and "no recipient" not in second.stderr, second
     assert len(http.accepted) == 1 and "Bimbingan teknis 1" in http.accepted[0]["title"]
     assert "1 sent" not in sc("remind", "--now", T14, db_url=sqlite_url).stdout and len(http.accepted) == 1
+
+
+def test_dry_run_lists_messages_waiting_for_a_retry(sqlite_url):
+    """A dry run is most wanted when messages wait for a retry: it lists them (it used to crash, reading rows
+    the rollback had expired) and still changes nothing."""
+    down = HttpReceiver()  # nothing listens: the send fails and the message waits for a retry
+    drafting_with_contacts([(down.url("pic"), "id")])
+    assert sc("remind", "--now", T14, db_url=sqlite_url).returncode == 1
+    before = dump_database(sqlite_url)
+    for flag in ((), ("--json",)):
+        dry = sc("remind", "--now", T14, "--dry-run", *flag, db_url=sqlite_url)
+        assert dry.returncode == 0 and not dry.stderr.strip(), dry.stderr
+        if flag:
+            waiting = json.loads(dry.stdout)["would_send_waiting"]
+            assert [(w["rung"], w["attempts"]) for w in waiting] == [("T-14", 2)], waiting
+        else:
+            assert "would retry/send 1 waiting message(s)" in dry.stdout and "(tried 2x)" in dry.stdout, dry.stdout
+    assert dump_database(sqlite_url) == before

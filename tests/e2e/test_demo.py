@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session, select
+
 from smartcity.models.core.program import replay
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Enrollment, StageTransition
-from sqlmodel import Session, select
-
 from tests.browser import ARTIFACTS, run_chromium
 from tests.clirun import smartcity
 

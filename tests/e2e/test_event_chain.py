@@ -10,11 +10,11 @@ from datetime import UTC
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
+from sqlmodel import select
+
 from smartcity.models.core.tables import EventOutbox, StageTransition
 from smartcity.models.core.transitions import find_enrollment
 from smartcity.models.infra.db import session_scope
-from sqlmodel import select
-
 from tests.clirun import smartcity, spawn
 from tests.helpers import cohort_with, load_registry
 
@@ -23,8 +23,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
 async def runs_of(deployment: str) -> list:
     async with get_client() as client:
-        return await client.read_flow_runs(deployment_filter=DeploymentFilter(
-            name=DeploymentFilterName(any_=[deployment])), flow_run_filter=FlowRunFilter())
+        return await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[deployment])),
+            flow_run_filter=FlowRunFilter(),
+        )
 
 
 def wait_for(predicate, timeout=90, every=1.0):
@@ -43,8 +45,9 @@ def served(sqlite_url, prefect_api):
     cohort_with(["3273", "3271", "9412"], quota=3)
     proc = spawn("serve", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
     # Deployments exist once serve has registered them.
-    assert wait_for(lambda: asyncio.run(_deployment_names()) >= {"drafting-setup", "close-region-file"}, 60), \
+    assert wait_for(lambda: asyncio.run(_deployment_names()) >= {"drafting-setup", "close-region-file"}, 60), (
         "serve did not register the deployments"
+    )
     time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
     yield sqlite_url, prefect_api
     proc.terminate()
@@ -58,8 +61,9 @@ async def _deployment_names() -> set[str]:
 
 def test_selected_event_starts_drafting_with_no_further_command(served):
     db_url, api = served
-    done = smartcity("region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=db_url,
-                     PREFECT_API_URL=api)
+    done = smartcity(
+        "region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=db_url, PREFECT_API_URL=api
+    )
     assert done.code == 0, done.err
 
     def drafting_run():
@@ -96,8 +100,9 @@ def test_selected_event_starts_drafting_with_no_further_command(served):
     assert len(rows) == 1 and rows[0].actor == "system:drafting-setup"
 
     # The cohort flow leaves the program board: region x stage, deadlines in the region's local time.
-    done = smartcity("cohort", "advance", "2017", "--to", "selected", "--actor", "ani", db_url=db_url,
-                     PREFECT_API_URL=api)
+    done = smartcity(
+        "cohort", "advance", "2017", "--to", "selected", "--actor", "ani", db_url=db_url, PREFECT_API_URL=api
+    )
     assert done.code == 0, done.err
 
     async def board():

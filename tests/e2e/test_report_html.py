@@ -6,13 +6,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reports.data import build_report
 from smartcity.models.reports.render import STAGE_COLOURS, render
 from smartcity.models.reviews.tables import MasterplanRound
-
 from tests.browser import ARTIFACTS, run_chromium
 from tests.helpers import ROOT, T0, cohort_with, load_registry, phase1_codes
 
@@ -26,18 +26,33 @@ def small_program() -> None:
     cohort_with(codes)
     for i, code in enumerate(codes):
         with session_scope() as s:
-            change_stage(s, StageChange(code, Stage.selected, "ani", None, "2017"), now=T0 + timedelta(days=1))
+            change_stage(
+                s,
+                StageChange(region_code=code, to=Stage.selected, actor="ani", reason=None, cohort="2017"),
+                now=T0 + timedelta(days=1),
+            )
         if i < 7:
             with session_scope() as s:
-                change_stage(s, StageChange(code, Stage.drafting, "ani", None, "2017"),
-                             now=T0 + timedelta(days=5 + i))
+                change_stage(
+                    s,
+                    StageChange(region_code=code, to=Stage.drafting, actor="ani", reason=None, cohort="2017"),
+                    now=T0 + timedelta(days=5 + i),
+                )
         if i < 4:
             with session_scope() as s:
-                s.add(MasterplanRound(enrollment_id=find_enrollment(s, code).id, round_no=1, status="approved",
-                                      submitted_at=T0))
+                s.add(
+                    MasterplanRound(
+                        enrollment_id=find_enrollment(s, code).id, round_no=1, status="approved", submitted_at=T0
+                    )
+                )
             with session_scope() as s:
-                change_stage(s, StageChange(code, Stage.masterplan_completed, "ani", None, "2017"),
-                             now=T0 + timedelta(days=40 + i))
+                change_stage(
+                    s,
+                    StageChange(
+                        region_code=code, to=Stage.masterplan_completed, actor="ani", reason=None, cohort="2017"
+                    ),
+                    now=T0 + timedelta(days=40 + i),
+                )
 
 
 def test_html_report_charts_render_offline_in_chromium(sqlite_url, chromium, tmp_path):
@@ -47,7 +62,7 @@ def test_html_report_charts_render_offline_in_chromium(sqlite_url, chromium, tmp
     with session_scope() as s:
         report = build_report(s, now=T0 + timedelta(days=60), cohort="2017", simulated=True)
     page = tmp_path / "report.html"
-    page.write_text(render(report, "html"), encoding="utf-8")
+    page.write_text(render(report, "html", lang="en"), encoding="utf-8")
 
     dom = run_chromium(chromium, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
@@ -66,7 +81,7 @@ def test_html_report_charts_render_offline_in_chromium(sqlite_url, chromium, tmp
     assert len(colours) > 200, f"only {len(colours)} colours: a blank or text-only page"
     present = {rgb for _, rgb in colours}
     for stage in ("selected", "drafting", "masterplan_completed"):  # the funnel's bars, drawn in stage colours
-        rgb = tuple(int(STAGE_COLOURS[stage][i:i + 2], 16) for i in (1, 3, 5))
+        rgb = tuple(int(STAGE_COLOURS[stage][i : i + 2], 16) for i in (1, 3, 5))
         assert rgb in present, f"no {stage} bar in the screenshot ({shot})"
 
 

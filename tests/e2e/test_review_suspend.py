@@ -15,25 +15,34 @@ from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
+from sqlmodel import select
+
 from smartcity.models.core.transitions import find_enrollment
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.tables import Review
-from sqlmodel import select
-
 from tests.clirun import cli_env
 from tests.helpers import REVIEWER_POOL, ROOT, drafting_with_reviewers
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
 BANDUNG = "3273"
-FORM = {"governance": 4, "branding": 3, "economy": 4, "living": 5, "society": 4, "environment": 3,
-        "decision": "approve", "comment": ""}
+FORM = {
+    "governance": 4,
+    "branding": 3,
+    "economy": 4,
+    "living": 5,
+    "society": 4,
+    "environment": 3,
+    "decision": "approve",
+    "comment": "",
+}
 
 
 async def review_runs() -> list:
     async with get_client() as client:
-        return await client.read_flow_runs(deployment_filter=DeploymentFilter(
-            name=DeploymentFilterName(any_=["review-round"])))
+        return await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["review-round"]))
+        )
 
 
 def wait_for(predicate, what: str, timeout: float = 120):
@@ -48,15 +57,21 @@ def wait_for(predicate, what: str, timeout: float = 120):
 
 def suspended_on_new_key(seen: set):
     """The round's one run, once it is Suspended on a wait key not seen before."""
+
     def check():
         runs = asyncio.run(review_runs())
         assert len(runs) <= 1, f"one run per round, got {len(runs)}"
         state = runs[0].state if runs else None
-        if state and state.type == StateType.PAUSED and state.name == "Suspended" \
-                and state.state_details.pause_key not in seen:
+        if (
+            state
+            and state.type == StateType.PAUSED
+            and state.name == "Suspended"
+            and state.state_details.pause_key not in seen
+        ):
             seen.add(state.state_details.pause_key)
             return runs[0]
         return None
+
     return check
 
 
@@ -69,18 +84,42 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
     drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 1, 3)])  # ITB (Jawa Barat) left out
     env = cli_env(sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
     log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([sys.executable, "-m", "smartcity.deployments.cli.entry", "serve"], env=env, cwd=ROOT,
-                             stdout=log, stderr=subprocess.STDOUT)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "smartcity.deployments.cli.entry", "serve"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
+
         async def names() -> set[str]:
             async with get_client() as client:
                 return {d.name for d in await client.read_deployments()}
 
         wait_for(lambda: "review-round" in asyncio.run(names()), "serve to register the deployments", 90)
         time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
-        submit = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", "masterplan", "submit", BANDUNG,
-                                 "--version", "v1", "--actor", "ani", "--reviewers", "3"], env=env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=120)
+        submit = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smartcity.deployments.cli.app",
+                "masterplan",
+                "submit",
+                BANDUNG,
+                "--version",
+                "v1",
+                "--actor",
+                "ani",
+                "--reviewers",
+                "3",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert submit.returncode == 0, submit.stderr
 
         seen: set = set()
@@ -96,10 +135,27 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         assert asyncio.run(resume(run.id, 2)).status == SetStateStatus.ACCEPT
         wait_for(suspended_on_new_key(seen), "the second review to be recorded")
         assert sources() == ["ui", "ui"]
-        last = subprocess.run([sys.executable, "-m", "smartcity.deployments.cli.app", "review", "submit", BANDUNG, "--reviewer",
-                               "3", "--scores", "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
-                               "--decision", "approve"], env=env, cwd=ROOT, capture_output=True, text=True,
-                              timeout=120)
+        last = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "smartcity.deployments.cli.app",
+                "review",
+                "submit",
+                BANDUNG,
+                "--reviewer",
+                "3",
+                "--scores",
+                "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
+                "--decision",
+                "approve",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert last.returncode == 0 and "round approved" in last.stdout, last.stderr
 
         def completed():

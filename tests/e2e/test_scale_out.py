@@ -48,12 +48,36 @@ def pg_prefect_server(tmp_path):
 
 
 def start_worker(name: str, pool: str, db_url: str, api: str, home) -> subprocess.Popen:
-    env = cli_env(db_url, PREFECT_API_URL=api, PREFECT_HOME=str(home), PREFECT_WORKER_QUERY_SECONDS="1",
-                  PREFECT_WORKER_PREFETCH_SECONDS="1")
+    env = cli_env(
+        db_url,
+        PREFECT_API_URL=api,
+        PREFECT_HOME=str(home),
+        PREFECT_WORKER_QUERY_SECONDS="1",
+        PREFECT_WORKER_PREFETCH_SECONDS="1",
+    )
     env.pop("PYTHONPATH", None)  # workers import the installed package, as on another machine
-    return subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type",
-                             "process", "--name", name, "--limit", "2"], env=env, cwd=str(home),
-                            stdout=open(home / f"{name}.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            "process",
+            "--name",
+            name,
+            "--limit",
+            "2",
+        ],
+        env=env,
+        cwd=str(home),
+        stdout=open(home / f"{name}.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, tmp_path):
@@ -62,8 +86,12 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
     _truncate_pg(pg_database)
     api, db = pg_prefect_server, pg_database
     codes = [line.split(",")[0] for line in REGISTRY.read_text().splitlines()[1:121]]
-    for args in (["regions", "import", str(REGISTRY)], ["cohort", "create", "wide", "--year", "2018", "--quota", "120"],
-                 ["cohort", "nominate", "wide", *codes], ["deploy", "--pool", "scale"]):
+    for args in (
+        ["regions", "import", str(REGISTRY)],
+        ["cohort", "create", "wide", "--year", "2018", "--quota", "120"],
+        ["cohort", "nominate", "wide", *codes],
+        ["deploy", "--pool", "scale"],
+    ):
         done = smartcity(*args, db_url=db, PREFECT_API_URL=api)
         assert done.code == 0, (args, done.err)
     workers = [start_worker(f"w{i}", "scale", db, api, tmp_path) for i in (1, 2)]
@@ -84,8 +112,9 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
 
     async def runs_by_worker():
         async with get_client() as client:
-            runs = await client.read_flow_runs(deployment_filter=DeploymentFilter(
-                name=DeploymentFilterName(any_=["advance-batch"])))
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["advance-batch"]))
+            )
             pools = {r.work_pool_name for r in runs}
             return runs, pools
 
@@ -93,14 +122,17 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
     assert pools == {"scale"} and len(runs) == 6
     logs = {f"w{i}": (tmp_path / f"w{i}.log").read_text() for i in (1, 2)}
     # A run's own output lands in the log of the worker that started it.
-    took = {name: log.count("Flow run 'advance-batch-wide-to-selected' - Finished in state Completed()")
-            for name, log in logs.items()}
+    took = {
+        name: log.count("Flow run 'advance-batch-wide-to-selected' - Finished in state Completed()")
+        for name, log in logs.items()
+    }
     assert all(n > 0 for n in took.values()), f"a worker took no runs: {took}"
     assert sum(took.values()) == 6, took
     engine = sa.create_engine(db)
     with engine.connect() as c:
-        n, distinct = c.execute(sa.text("select count(*), count(distinct enrollment_id) from stage_transition "
-                                        "where to_stage='selected'")).one()
+        n, distinct = c.execute(
+            sa.text("select count(*), count(distinct enrollment_id) from stage_transition where to_stage='selected'")
+        ).one()
     engine.dispose()
     assert (n, distinct) == (120, 120)
     assert ROOT  # the test runs from the repository, the workers from the installed package

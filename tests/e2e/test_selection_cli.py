@@ -1,6 +1,4 @@
-"""`smartcity indicators import` and `smartcity cohort select|whatif` as a coordinator runs them (subprocess).
-
-"""
+"""`smartcity indicators import` and `smartcity cohort select|whatif` as a coordinator runs them (subprocess)."""
 
 from __future__ import annotations
 
@@ -8,8 +6,8 @@ import csv
 import json
 
 import pytest
-from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
 
+from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
 from tests.clirun import Done, smartcity
 from tests.conftest import dump_database
 from tests.helpers import cohort_with, load_registry, phase1_codes
@@ -53,14 +51,19 @@ def test_import_dry_run_whatif_and_bad_policy(nominated, tmp_path):
     assert depok.rstrip().endswith("province_cap") and " no " in depok
     assert dump_database(db) == before
 
-    no_cap = policy_file(tmp_path, "nocap", lambda t: t.replace("max_per_province = 6", "")
-                         .replace('"selection_default_2017"', '"no_province_cap"'))
+    no_cap = policy_file(
+        tmp_path,
+        "nocap",
+        lambda t: t.replace("max_per_province = 6", "").replace('"selection_default_2017"', '"no_province_cap"'),
+    )
     flips = sc("cohort", "whatif", "2017", "--policy", no_cap, "--json", db_url=db)
     assert flips.code == 0, flips.err
     data = json.loads(flips.out)
     assert (data["policy_a"], data["policy_b"]) == ("selection_default_2017", "no_province_cap")
     assert {(f["bps_code"], f["selected_a"], f["selected_b"]) for f in data["flips"]} == {
-        ("3276", False, True), ("3404", True, False)}  # Depok in without the cap, Sleman (last place) out
+        ("3276", False, True),
+        ("3404", True, False),
+    }  # Depok in without the cap, Sleman (last place) out
     text = sc("cohort", "whatif", "2017", "--policy", no_cap, db_url=db).out
     assert "2 region(s) flip" in text and "Kota Depok" in text
     same = sc("cohort", "whatif", "2017", "--policy", str(DEFAULT_POLICY_PATH), db_url=db)
@@ -91,4 +94,44 @@ def test_select_applies_through_the_fallback_and_a_rerun_records_nothing(nominat
     before = dump_database(db)
     again = sc("cohort", "select", "2017", "--actor", "ani", db_url=db)
     assert again.code == 0 and "0 change(s), 40 already recorded" in again.out
+    assert dump_database(db) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("edit", "rule"),
+    [
+        (
+            lambda t: t.replace("min_per_island_group = 1 ", "min_per_island_group = 5 "),
+            "the island-group floors add up to 30 (Sumatra 5, Java 5, Bali and Nusa Tenggara 5, Kalimantan 5, "
+            "Sulawesi 5, Papua 5), more than the quota of 25",
+        ),
+        (
+            lambda t: t.replace("[weights]", "[island_group_floors]\nMaluku = 1\n\n[weights]"),
+            "the island-group floor of 1 for Maluku cannot be met: only 0 eligible nominee(s) in Maluku",
+        ),
+        (
+            lambda t: t.replace("max_per_province = 6", "max_per_province = 1").replace(
+                "[weights]", "[island_group_floors]\nPapua = 2\n\n[weights]"
+            ),
+            "the island-group floor of 2 for Papua cannot be met under the province cap of 1: its eligible nominees "
+            "are in 1 province(s), which allow at most 1",
+        ),
+    ],
+    ids=["floors-over-quota", "no-nominee", "cap-too-tight"],
+)
+def test_infeasible_floors_are_refused_with_one_line(nominated, tmp_path, edit, rule):
+    db = nominated
+    assert sc("indicators", "import", str(ILLUSTRATIVE_INDICATORS_PATH), db_url=db).code == 0
+    infeasible = policy_file(tmp_path, "floors", edit)
+    before = dump_database(db)
+    for args in (
+        ["select", "2017", "--policy", infeasible, "--dry-run"],
+        ["select", "2017", "--policy", infeasible, "--actor", "ani"],
+        ["whatif", "2017", "--policy", infeasible],
+    ):
+        refused = sc("cohort", *args, db_url=db)
+        assert refused.code == 2, refused
+        assert refused.err.strip().splitlines() == [f"error: policy 'selection_default_2017': {rule}"], refused
+        assert refused.out == ""
     assert dump_database(db) == before

@@ -10,8 +10,15 @@ from tests.helpers import ROOT, cohort_with, load_registry
 
 
 def run(module: str, *args: str, db_url: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          env=cli_env(db_url), cwd=ROOT, timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(db_url),
+        cwd=ROOT,
+        timeout=120,
+        check=True,
+    )
     return proc.stdout
 
 
@@ -24,4 +31,4 @@ def test_fast_path_prints_exactly_what_the_full_cli_prints(sqlite_url):
         assert '"7371"' in fast and '"selected"' in fast
         assert fast == run("smartcity.deployments.cli.app", *args, db_url=sqlite_url), args
     unknown = smartcity("status", "--json", "--cohort", "1999", db_url=sqlite_url)
-    assert unknown.code == 1 and "does not exist" in unknown.err  # the full CLI answers what the fast path can't
+    assert unknown.code == 2 and "does not exist" in unknown.err  # the full CLI answers what the fast path can't

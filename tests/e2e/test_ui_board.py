@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 from prefect import get_client
+
 from smartcity.flows.cohort_report import cohort_report
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import session_scope
-
 from tests.browser import ARTIFACTS, run_chromium
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -23,16 +23,24 @@ def test_program_board_renders_in_the_prefect_ui(sqlite_url, prefect_api, chromi
     cohort_with(["3273", "7371", "9412"], name="ui-2017")
     for code in ("3273", "7371"):
         with session_scope() as s:
-            change_stage(s, StageChange(code, Stage.selected, "ani", None, "ui-2017"), now=T0)
+            change_stage(
+                s, StageChange(region_code=code, to=Stage.selected, actor="ani", reason=None, cohort="ui-2017"), now=T0
+            )
     with session_scope() as s:
-        change_stage(s, StageChange("3273", Stage.drafting, "ani", None, "ui-2017"), now=T0 + timedelta(days=3))
+        change_stage(
+            s,
+            StageChange(region_code="3273", to=Stage.drafting, actor="ani", reason=None, cohort="ui-2017"),
+            now=T0 + timedelta(days=3),
+        )
     asyncio.run(cohort_report("ui-2017", simulated=True, as_of=(T0 + timedelta(days=10)).isoformat()))
 
     async def board():
         async with get_client() as client:
             # /artifacts/{key}/latest answers with the collection's id; the UI page wants the artifact's.
-            r = await client._client.post("/artifacts/filter", json={
-                "artifacts": {"key": {"any_": ["program-board"]}}, "sort": "CREATED_DESC", "limit": 1})
+            r = await client._client.post(
+                "/artifacts/filter",
+                json={"artifacts": {"key": {"any_": ["program-board"]}}, "sort": "CREATED_DESC", "limit": 1},
+            )
             r.raise_for_status()
             return r.json()[0]
 

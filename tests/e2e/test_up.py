@@ -1,15 +1,22 @@
-"""`smartcity up`: the server and `serve` together; healthy, serving, and Ctrl-C stops both."""
+"""`smartcity up` and `smartcity server`: healthy, serving, and Ctrl-C, SIGTERM or SIGHUP stops everything."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.clirun import spawn
-from tests.prefect_server import free_port
+from tests.clirun import cli_env, spawn
+from tests.helpers import ROOT
+from tests.prefect_server import free_port, migrated_database, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
@@ -31,9 +38,121 @@ def test_up_serves_the_registry_and_ctrl_c_stops_both(sqlite_url, tmp_path):
             pass
     assert expected <= names, expected - names
     assert httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=3).json()["api_url"] == api
+    sweep = httpx.get(f"{api}/deployments/name/deadline-sweep/deadline-sweep", timeout=3).json()
+    assert sorted((s["schedule"]["timezone"], s["parameters"]["zone"]) for s in sweep["schedules"]) == [
+        ("Asia/Jakarta", "WIB"),
+        ("Asia/Jayapura", "WIT"),
+        ("Asia/Makassar", "WITA"),
+    ]
     proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-2000:]
     assert "Prefect UI: http://127.0.0.1:" in out and "stopped the Prefect server" in err
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
+
+
+# --- SIGTERM and SIGHUP (what `kill`, systemd, docker stop and a closed terminal send) stop the server too ---
+
+STOPPING = [pytest.param(signal.SIGTERM, id="SIGTERM"), pytest.param(signal.SIGHUP, id="SIGHUP")]
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, state, start time) of a live process, from /proc; None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) ", which may hold spaces
+    return int(fields[1]), fields[0], fields[19]
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every live process below `pid`, with its start time (so a reused pid is not mistaken for it)."""
+    table = {int(p.name): s for p in Path("/proc").iterdir() if p.name.isdigit() and (s := _proc_stat(int(p.name)))}
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, _, start) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = start
+                frontier.append(child)
+    return found
+
+
+def survivors(family: dict[int, str]) -> list[int]:
+    """Those of `family` still running (a zombie has finished: only its exit status is left)."""
+    return [
+        pid for pid, start in family.items() if (s := _proc_stat(pid)) is not None and s[2] == start and s[1] != "Z"
+    ]
+
+
+def port_free(port: int) -> bool:
+    """True when nothing accepts connections on the loopback port."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_cli(*args: str, home: Path, db_url: str) -> tuple[subprocess.Popen, str]:
+    """`smartcity ARGS --port P` in the background, output to files (an orphan holding a pipe would hang us)."""
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    shutil.copy(migrated_database(), home / "prefect.db")  # skips Prefect's own migrations: seconds per test
+    env = cli_env(db_url, PREFECT_HOME=str(home), PREFECT_API_URL=api, PREFECT_LOGGING_LEVEL="WARNING")
+    with (home / "out.txt").open("w") as out, (home / "err.txt").open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartcity.deployments.cli.entry", *args, "--port", str(port)],
+            stdout=out,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+        )
+    return proc, api
+
+
+def assert_signal_stops_everything(proc: subprocess.Popen, api: str, sig: int, home: Path) -> None:
+    """Send `sig` to the CLI alone; it must exit 0 having stopped its server: port free, no process left."""
+    family = descendants(proc.pid)
+    assert family, "the CLI started no server process"
+    port = int(api.rsplit(":", 1)[1].split("/")[0])
+    try:
+        proc.send_signal(sig)
+        code = proc.wait(timeout=25)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (survivors(family) or not port_free(port)):
+            time.sleep(0.2)
+        left = survivors(family)
+        assert not left and port_free(port), f"still running after {sig!r}: {left}, port busy: {not port_free(port)}"
+        assert code == 0, (home / "err.txt").read_text()[-2000:]
+        assert "stopped the Prefect server" in (home / "err.txt").read_text()
+    finally:
+        for pid in [proc.pid] * (proc.poll() is None) + survivors(family):
+            os.kill(pid, signal.SIGKILL)  # only processes this test started
+
+
+@pytest.mark.parametrize("sig", STOPPING)
+def test_server_stops_its_prefect_server_on(sig, sqlite_url, tmp_path):
+    proc, api = start_cli("server", home=tmp_path, db_url=sqlite_url)
+    wait_healthy(api, timeout=90)
+    assert_signal_stops_everything(proc, api, sig, tmp_path)
+
+
+@pytest.mark.parametrize("sig", STOPPING)
+def test_up_stops_its_server_and_serve_loop_on(sig, sqlite_url, tmp_path):
+    """SIGTERM as soon as the API answers (before serving starts), SIGHUP once the serve loop runs."""
+    proc, api = start_cli("up", home=tmp_path, db_url=sqlite_url)
+    wait_healthy(api, timeout=90)
+    if sig == signal.SIGHUP:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "deadline-sweep" not in _deployment_names(api):
+            time.sleep(0.5)
+    assert_signal_stops_everything(proc, api, sig, tmp_path)
+
+
+def _deployment_names(api: str) -> set[str]:
+    """Names of the deployments the server knows (empty while it cannot answer)."""
+    try:
+        r = httpx.post(f"{api}/deployments/filter", json={}, timeout=3)
+        return {d["name"] for d in r.json()} if r.status_code == 200 else set()
+    except httpx.HTTPError:
+        return set()

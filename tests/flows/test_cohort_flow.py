@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter
-from smartcity.models.core.tables import EventOutbox, StageTransition
-from smartcity.models.infra.db import session_scope
 from sqlmodel import func, select
 
+from smartcity.models.core.tables import EventOutbox, StageTransition
+from smartcity.models.infra.db import session_scope
 from tests.helpers import cohort_with, load_registry
 
 
@@ -54,8 +54,7 @@ def test_cohort_of_514_is_one_flow_run_with_batched_tasks_and_514_events(sqlite_
     assert (summary["applied"], summary["refused"]) == (514, [])
     with session_scope() as s:
         transitions = s.exec(select(StageTransition)).all()
-        pending = s.exec(select(func.count()).select_from(EventOutbox)
-                         .where(EventOutbox.published_at.is_(None))).one()
+        pending = s.exec(select(func.count()).select_from(EventOutbox).where(EventOutbox.published_at.is_(None))).one()
     assert len(transitions) == 514 and pending == 0
     run_ids = {t.flow_run_id for t in transitions}
     assert len(run_ids) == 1
@@ -68,7 +67,8 @@ def test_cohort_of_514_is_one_flow_run_with_batched_tasks_and_514_events(sqlite_
             batches: list = []
             for _ in range(60):  # task runs reach the server as events, stored a moment later
                 tasks = await client.read_task_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])), task_run_filter=TaskRunFilter())
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])), task_run_filter=TaskRunFilter()
+                )
                 batches = [t for t in tasks if t.name.startswith("advance-batch")]
                 if len(batches) >= 11:
                     break

@@ -12,17 +12,25 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
+from sqlmodel import select
+
 from smartcity.models.core.transitions import find_enrollment
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.ops import submit_masterplan, submit_review
 from smartcity.models.reviews.tables import Review
-from sqlmodel import select
-
 from tests.helpers import REVIEWER_POOL, T0, drafting_with_reviewers
 
 BANDUNG = "3273"
-FORM = {"governance": 4, "branding": 3, "economy": 4, "living": 5, "society": 4, "environment": 3,
-        "decision": "approve", "comment": ""}
+FORM = {
+    "governance": 4,
+    "branding": 3,
+    "economy": 4,
+    "living": 5,
+    "society": 4,
+    "environment": 3,
+    "decision": "approve",
+    "comment": "",
+}
 
 
 def bandung_in_review(n: int = 2) -> list[int]:
@@ -36,8 +44,11 @@ def bandung_in_review(n: int = 2) -> list[int]:
 async def next_pause(client, name: str, seen: set[str], deadline: float):
     """The run named `name`, once it is Paused on a pause key not in `seen`."""
     while time.monotonic() < deadline:
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])),
-                                           sort=FlowRunSort.START_TIME_DESC, limit=1)
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])),
+            sort=FlowRunSort.START_TIME_DESC,
+            limit=1,
+        )
         state = runs[0].state if runs else None
         if state and state.type == StateType.PAUSED and state.state_details.pause_key not in seen:
             seen.add(state.state_details.pause_key)
@@ -92,9 +103,17 @@ async def test_a_cli_review_that_closes_the_round_releases_the_paused_run(sqlite
         async with get_client() as client:
             await next_pause(client, "review-3273-round-1", set(), deadline)
             with session_scope() as s:
-                closed = submit_review(s, region_code=BANDUNG, reviewer_id=only, source="cli", now=T0,
-                                       submission={"scores": {k: v for k, v in FORM.items() if k not in (
-                                           "decision", "comment")}, "decision": "approve"})
+                closed = submit_review(
+                    s,
+                    region_code=BANDUNG,
+                    reviewer_id=only,
+                    source="cli",
+                    now=T0,
+                    submission={
+                        "scores": {k: v for k, v in FORM.items() if k not in ("decision", "comment")},
+                        "decision": "approve",
+                    },
+                )
             assert closed["closed_now"]
             assert await asyncio.to_thread(release_waiting_runs, BANDUNG, 1) == 1
             result = await asyncio.wait_for(runner, timeout=max(1, deadline - time.monotonic()))

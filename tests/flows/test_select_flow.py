@@ -9,13 +9,13 @@ import json
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from sqlmodel import func, select
+
 from smartcity.models.core.regions import read_csv_text
 from smartcity.models.core.tables import EventOutbox, StageTransition
 from smartcity.models.infra.db import session_scope
 from smartcity.models.selection.indicators import known_region_codes, parse_indicators, upsert_indicators
 from smartcity.models.selection.scoring import ILLUSTRATIVE_INDICATORS_PATH
-from sqlmodel import func, select
-
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -37,8 +37,9 @@ def test_select_flow_records_decisions_and_publishes_ranking_and_why(sqlite_url,
         codes = sorted({row["bps_code"] for row in csv.DictReader(fh)})
     cohort_with(codes, name="Phase 1 2017", quota=25)
     with session_scope() as session:
-        rows = parse_indicators(read_csv_text(ILLUSTRATIVE_INDICATORS_PATH), "illustrative",
-                                known_region_codes(session))
+        rows = parse_indicators(
+            read_csv_text(ILLUSTRATIVE_INDICATORS_PATH), "illustrative", known_region_codes(session)
+        )
         upsert_indicators(session, rows, now=T0)
 
     summary = asyncio.run(select_cohort("Phase 1 2017", "ani"))
@@ -48,8 +49,9 @@ def test_select_flow_records_decisions_and_publishes_ranking_and_why(sqlite_url,
     assert artifact_keys("Phase 1 2017") == ("selection-phase-1-2017", "selection-why-phase-1-2017")
     with session_scope() as session:
         runs = set(session.exec(select(StageTransition.flow_run_id)).all())
-        pending = session.exec(select(func.count()).select_from(EventOutbox)
-                               .where(EventOutbox.published_at.is_(None))).one()  # type: ignore[union-attr]
+        pending = session.exec(
+            select(func.count()).select_from(EventOutbox).where(EventOutbox.published_at.is_(None))
+        ).one()  # type: ignore[union-attr]
     assert len(runs) == 1 and None not in runs and pending == 0
 
     table = asyncio.run(latest_artifact("selection-phase-1-2017"))

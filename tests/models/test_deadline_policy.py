@@ -1,4 +1,5 @@
 """Pure tests for the deadline policy data and due/reminder arithmetic."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smartcity.models.deadlines.policy import (
     DEFAULT_POLICY_PATH,
     DeadlinePolicy,
@@ -24,11 +26,16 @@ JKT = "Asia/Jakarta"
 
 def test_default_policy_contents():
     p = default_policy()
-    assert {r.stage: r.working_days for r in p.rules} == {
-        "drafting": 120, "masterplan_completed": 90, "review": 10}
+    assert {r.stage: r.working_days for r in p.rules} == {"drafting": 120, "masterplan_completed": 90, "review": 10}
     assert [(r.key, r.offset, r.recipients) for r in p.ladder] == [
-        ("T-14", -14, ("pic",)), ("T-7", -7, ("pic",)), ("T-3", -3, ("pic",)), ("T-1", -1, ("pic",)),
-        ("due", 0, ("pic",)), ("+1", 1, ("pic", "coordinator")), ("+5", 5, ("escalation",))]
+        ("T-14", -14, ("pic",)),
+        ("T-7", -7, ("pic",)),
+        ("T-3", -3, ("pic",)),
+        ("T-1", -1, ("pic",)),
+        ("due", 0, ("pic",)),
+        ("+1", 1, ("pic", "coordinator")),
+        ("+5", 5, ("escalation",)),
+    ]
     assert [m.key for m in p.milestones_for("drafting")] == ["bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4"]
     assert [m.working_days for m in p.milestones_for("drafting")] == [20, 45, 70, 95]
     assert p.milestones_for("nominated")[0].title.id.startswith("Penilaian")
@@ -74,8 +81,12 @@ def test_rung_send_times_and_due_rungs():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.datetimes(datetime(2015, 1, 1), datetime(2035, 12, 31), timezones=st.just(UTC)),
-       st.sampled_from(sorted(ZONE_ABBREV)), st.integers(1, 150), st.integers(0, 20))
+@given(
+    st.datetimes(datetime(2015, 1, 1), datetime(2035, 12, 31), timezones=st.just(UTC)),
+    st.sampled_from(sorted(ZONE_ABBREV)),
+    st.integers(1, 150),
+    st.integers(0, 20),
+)
 def test_rungs_never_at_night(start, tz, n, extra):
     p = default_policy()
     due = extend_due(compute_due(start, tz, n), tz, extra)
@@ -92,12 +103,15 @@ def test_results_are_aware_utc():
     assert due.tzinfo is UTC and type(due) is datetime
 
 
-@pytest.mark.parametrize("call", [
-    lambda: compute_due(datetime(2017, 6, 22), JKT, 1),
-    lambda: rung_send_at(datetime(2017, 6, 22), JKT, default_policy().ladder[0]),
-    lambda: due_rungs(datetime(2017, 6, 22, tzinfo=UTC), JKT, default_policy().ladder, datetime(2017, 7, 1)),
-    lambda: extend_due(datetime(2017, 6, 22), JKT, 1),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: compute_due(datetime(2017, 6, 22), JKT, 1),
+        lambda: rung_send_at(datetime(2017, 6, 22), JKT, default_policy().ladder[0]),
+        lambda: due_rungs(datetime(2017, 6, 22, tzinfo=UTC), JKT, default_policy().ladder, datetime(2017, 7, 1)),
+        lambda: extend_due(datetime(2017, 6, 22), JKT, 1),
+    ],
+)
 def test_naive_datetimes_rejected(call):
     with pytest.raises(ValueError, match="must be timezone-aware"):
         call()
@@ -116,16 +130,19 @@ def _toml(**replace: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("rules = [", "TOML syntax error"),
-    (_toml(**{"working_days = 120": 'working_days = "soon"'}), "rules[0].working_days"),
-    (_toml(**{'recipients = ["escalation"]': 'recipients = ["mayor"]'}), "ladder[6].recipients[0]"),
-    (_toml(**{'key = "T-7"': 'key = "T-8"'}), "does not match offset -7"),
-    (_toml(**{"working_days = 95": "working_days = 130"}), "not before the 'drafting' deadline"),
-    (_toml(**{'key = "bimtek-2"': 'key = "bimtek-1"'}), "duplicate milestone key: bimtek-1"),
-    (_toml(**{"send_hour = 8": "send_hour = 8\nsend_houre = 9"}), "send_houre: Extra inputs"),
-    (_toml(**{"send_hour = 8": "send_hour = 25"}), "send_hour: Input should be less than or equal to 23"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("rules = [", "TOML syntax error"),
+        (_toml(**{"working_days = 120": 'working_days = "soon"'}), "rules[0].working_days"),
+        (_toml(**{'recipients = ["escalation"]': 'recipients = ["mayor"]'}), "ladder[6].recipients[0]"),
+        (_toml(**{'key = "T-7"': 'key = "T-8"'}), "does not match offset -7"),
+        (_toml(**{"working_days = 95": "working_days = 130"}), "not before the 'drafting' deadline"),
+        (_toml(**{'key = "bimtek-2"': 'key = "bimtek-1"'}), "duplicate milestone key: bimtek-1"),
+        (_toml(**{"send_hour = 8": "send_hour = 8\nsend_houre = 9"}), "send_houre: Extra inputs"),
+        (_toml(**{"send_hour = 8": "send_hour = 25"}), "send_hour: Input should be less than or equal to 23"),
+    ],
+)
 def test_invalid_toml_is_one_clear_line(text, expected):
     with pytest.raises(ValueError) as exc:
         DeadlinePolicy.from_toml_text(text, source="bad.toml")

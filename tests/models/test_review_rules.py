@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smartcity.models.core.errors import BadInput, DomainRefused
 from smartcity.models.reviews.ops import (
     RUBRIC,
@@ -14,6 +18,7 @@ from smartcity.models.reviews.ops import (
     parse_submission,
     submission_from_form,
 )
+from smartcity.models.vocabulary import Decision, Dimension
 
 GOOD = {k: 4 for k in RUBRIC}
 PROVINCES = ["Jawa Barat", "DKI Jakarta", "Jawa Timur", "Bali", "Papua"]
@@ -26,15 +31,18 @@ def test_a_complete_review_is_accepted_and_stored_in_rubric_order():
     assert stored["economy"] == {"score": 5, "comment": "strong"} and stored["living"] == {"score": 4, "comment": None}
 
 
-@pytest.mark.parametrize("scores, decision, message", [
-    ({**GOOD, "economy": 6}, "approve", "economy: score must be 1..5 (got 6)"),
-    ({**GOOD, "economy": 0}, "approve", "economy: score must be 1..5 (got 0)"),
-    ({**GOOD, "economy": "four"}, "approve", "economy: score must be a whole number 1..5 (got 'four')"),
-    ({**GOOD, "economy": 4.5}, "approve", "score must be a whole number"),
-    ({**GOOD, "mobility": 3}, "approve", "unknown rubric dimension(s) mobility"),
-    ({k: v for k, v in GOOD.items() if k != "society"}, "approve", "missing rubric dimension(s) society"),
-    (GOOD, "reject", "decision: must be approve or revise (got 'reject')"),
-])
+@pytest.mark.parametrize(
+    "scores, decision, message",
+    [
+        ({**GOOD, "economy": 6}, "approve", "economy: score must be 1..5 (got 6)"),
+        ({**GOOD, "economy": 0}, "approve", "economy: score must be 1..5 (got 0)"),
+        ({**GOOD, "economy": "four"}, "approve", "economy: score must be a whole number 1..5 (got 'four')"),
+        ({**GOOD, "economy": 4.5}, "approve", "score must be a whole number"),
+        ({**GOOD, "mobility": 3}, "approve", "unknown rubric dimension(s) mobility"),
+        ({k: v for k, v in GOOD.items() if k != "society"}, "approve", "missing rubric dimension(s) society"),
+        (GOOD, "reject", "decision: must be approve or revise (got 'reject')"),
+    ],
+)
 def test_bad_reviews_get_one_clear_line(scores, decision, message):
     with pytest.raises(BadInput) as err:
         parse_submission({"scores": scores, "decision": decision})
@@ -64,36 +72,75 @@ def test_expertise_is_rubric_keys():
         parse_expertise("governance,mobility")
 
 
+def test_the_rubric_is_the_six_dimensions():
+    assert list(RUBRIC) == [d.value for d in Dimension] and RUBRIC["governance"] == "Smart Governance"
+
+
+def test_expertise_and_decision_come_back_as_the_vocabulary():
+    """Typed at the boundary: strings in, enum members out, and their JSON is the plain value."""
+    expertise = parse_expertise("living,society")
+    assert expertise == [Dimension.living, Dimension.society] and all(isinstance(d, Dimension) for d in expertise)
+    sub = parse_submission({"scores": GOOD, "decision": "revise"})
+    assert sub.decision is Decision.revise
+    assert (
+        json.dumps({"decision": sub.decision, "expertise": expertise})
+        == '{"decision": "revise", "expertise": ["living", "society"]}'
+    )
+
+
+def test_rubric_keys_are_plain_strings_that_orjson_accepts():
+    """Prefect stores run input (the review form) with orjson, which refuses a dict key that is a str subclass."""
+    assert all(type(k) is str for k in RUBRIC)
+    stored = parse_submission({"scores": GOOD, "decision": "approve"}).stored_scores()
+    assert orjson.loads(orjson.dumps({"rubric": RUBRIC, "scores": stored}))["scores"]["economy"]["score"] == 4
+    with pytest.raises(TypeError, match="Dict key must be str"):  # what a member as key would do
+        orjson.dumps({Dimension.economy: 4})
+
+
 def pool_of(*specs):
-    return [Candidate(i + 1, f"r{i + 1}", province, load, tuple(exp), active, frozenset(conf))
-            for i, (province, load, exp, active, conf) in enumerate(specs)]
+    return [
+        Candidate(i + 1, f"r{i + 1}", province, load, tuple(exp), active, frozenset(conf))
+        for i, (province, load, exp, active, conf) in enumerate(specs)
+    ]
 
 
 def test_least_loaded_first_then_widest_new_expertise_then_id():
-    pool = pool_of(("Bali", 2, ["governance"], True, []),
-                   ("Papua", 0, ["economy"], True, []),
-                   ("Papua", 0, ["economy", "living", "society"], True, []),
-                   ("Bali", 0, ["economy"], True, []))
+    pool = pool_of(
+        ("Bali", 2, ["governance"], True, []),
+        ("Papua", 0, ["economy"], True, []),
+        ("Papua", 0, ["economy", "living", "society"], True, []),
+        ("Bali", 0, ["economy"], True, []),
+    )
     picks = choose_reviewers(pool, region_id=99, province="Jawa Barat", n=3, label="region 3273")
     assert [p.reviewer_id for p in picks] == [3, 2, 4]
     assert "0 open review(s)" in picks[0].why and "economy, living, society" in picks[0].why
 
 
 def test_conflicts_are_excluded_and_an_infeasible_pool_is_refused_with_counts():
-    pool = pool_of(("Jawa Barat", 0, ["governance"], True, []),
-                   ("Bali", 0, ["governance"], True, [99]),
-                   ("Papua", 0, ["governance"], True, []),
-                   ("Papua", 0, ["governance"], False, []))
+    pool = pool_of(
+        ("Jawa Barat", 0, ["governance"], True, []),
+        ("Bali", 0, ["governance"], True, [99]),
+        ("Papua", 0, ["governance"], True, []),
+        ("Papua", 0, ["governance"], False, []),
+    )
     with pytest.raises(DomainRefused) as err:
         choose_reviewers(pool, region_id=99, province="jawa barat", n=2, label="region 3273")
-    assert str(err.value) == ("region 3273: only 1 eligible reviewer(s), 2 needed (3 active in the pool; excluded: "
-                              "1 from jawa barat, 1 with a declared conflict); nothing was assigned")
+    assert str(err.value) == (
+        "region 3273: only 1 eligible reviewer(s), 2 needed (3 active in the pool; excluded: "
+        "1 from jawa barat, 1 with a declared conflict); nothing was assigned"
+    )
 
 
 candidates = st.lists(
-    st.tuples(st.sampled_from(PROVINCES), st.integers(0, 5), st.lists(st.sampled_from(list(RUBRIC)), max_size=3),
-              st.booleans(), st.sets(st.integers(1, 4), max_size=2)),
-    max_size=12)
+    st.tuples(
+        st.sampled_from(PROVINCES),
+        st.integers(0, 5),
+        st.lists(st.sampled_from(list(RUBRIC)), max_size=3),
+        st.booleans(),
+        st.sets(st.integers(1, 4), max_size=2),
+    ),
+    max_size=12,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,4 +1,5 @@
 """Pure tests for the Indonesian working-day calendar and zones (pinned to 2017 holiday data)."""
+
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -6,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from smartcity.models.deadlines.workdays import (
     ZONE_ABBREV,
     add_working_days,

@@ -38,8 +38,19 @@ def test_auth_string_gates_every_stage_change(sqlite_url, locked_api):
 
     def advance(actor: str, *extra: str, **auth: str):
         """`smartcity region advance` of the first region against the locked server, with `auth` env."""
-        return smartcity("region", "advance", codes[0], "--to", "selected", "--actor", actor, *extra,
-                         db_url=sqlite_url, PREFECT_API_URL=locked_api, **auth)
+        return smartcity(
+            "region",
+            "advance",
+            codes[0],
+            "--to",
+            "selected",
+            "--actor",
+            actor,
+            *extra,
+            db_url=sqlite_url,
+            PREFECT_API_URL=locked_api,
+            **auth,
+        )
 
     refused = [
         advance("ani"),

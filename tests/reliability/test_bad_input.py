@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
+
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.regions import INDONESIAN_ZONES, TYPES, parse_regions
 from smartcity.models.selection.indicators import parse_indicators
-
 from tests.clirun import Done, smartcity
 from tests.helpers import REGISTRY, cohort_with, load_registry, phase1_codes
 from tests.reliability.support import fingerprint, one_line_error
@@ -105,7 +105,7 @@ CASES: list[tuple[list[str], str]] = [
     (["indicators", "import", "{ind_injection.csv}"], "2 error(s), nothing imported"),
     (["indicators", "import", "{ind_nan.csv}"], "2 error(s), nothing imported"),
     (["indicators", "import", "{ind_year.csv}"], "2 error(s), nothing imported"),
-    (["cohort", "nominate", "2017", INJECTION], "unknown region code"),
+    (["cohort", "nominate", "2017", INJECTION], "unknown region"),
     (["cohort", "nominate", "2017", "--file", "{latin1.csv}"], "not UTF-8"),
     (["cohort", "create", "X", "--year", "2017", "--quota", "-1"], "quota must be 1..10000"),
     (["cohort", "create", "X", "--year", "2017", "--quota", "0"], "quota must be 1..10000"),
@@ -301,7 +301,7 @@ def region_csv_with_one_bad_row(draw) -> tuple[str, int]:
 @example(("bps_code,name,type,province,timezone,population\n3273,Kota B,kota,X,Asia/Jakarta,²\n", 2))
 @example(("bps_code,name,type,province,timezone,population\n3273,Kota B,kota,X,Asia/Jakarta,٣٤\n", 2))
 @example((f"bps_code,name,type,province,timezone,population\n{INJECTION},K,kota,X,Asia/Jakarta,\n", 2))
-@example(("bps_code,name,type,province,timezone,population\r\n8888,K,kota,X,Asia/Jakarta,\":\r\"\r\n", 2))
+@example(('bps_code,name,type,province,timezone,population\r\n8888,K,kota,X,Asia/Jakarta,":\r"\r\n', 2))
 def test_generated_bad_region_rows_are_refused_by_line(case):
     text, line = case
     with pytest.raises(BadInput) as refused:

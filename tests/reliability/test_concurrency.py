@@ -58,8 +58,17 @@ def race(db_url: str, tmp_path, cohort: str, order: str = "registry") -> list[tu
     for i in range(PROCESSES):
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(tmp_path / f"ready{i}"), str(go), cohort, f"p{i}", order,
-                 str(PROCESSES)],
+                [
+                    sys.executable,
+                    "-c",
+                    WORKER,
+                    str(tmp_path / f"ready{i}"),
+                    str(go),
+                    cohort,
+                    f"p{i}",
+                    order,
+                    str(PROCESSES),
+                ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+
 from smartcity.models.core import program
 from smartcity.models.core.audit import GENESIS, chain_hash, transition_content
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import advance_many
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.migrate import current_heads, upgrade
-
 from tests.clirun import smartcity
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available, reset_caches
 from tests.helpers import REGISTRY
@@ -63,7 +63,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:
 
 
 def when(url: str, at: datetime = T_OLD) -> str:
-    """A time literal as each backend stores it (SQLite: naive UTC text, as smartcity.models.core.tables.UTCDateTime does)."""
+    """A time literal as each backend stores it (SQLite: naive UTC text, as core.tables.UTCDateTime does)."""
     return at.strftime("%Y-%m-%d %H:%M:%S.%f") if url.startswith("sqlite") else at.isoformat()
 
 

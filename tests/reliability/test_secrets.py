@@ -24,11 +24,11 @@ import httpx
 import prefect.main  # noqa: F401 - its first import resets the root handlers: do it before caplog attaches
 import pytest
 import sqlalchemy as sa
+
 from smartcity.deployments.demo.receiver import Receiver
 from smartcity.deployments.demo.story import Story, final_board, play, wib
 from smartcity.models.infra.db import session_scope
 from smartcity.models.notifications.outbox import add_contact
-
 from tests.clirun import smartcity
 from tests.conftest import reset_caches
 from tests.mail import smtp_with_auth

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
+
 from smartcity.models.core.errors import BadInput, DomainRefused
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
@@ -21,13 +23,11 @@ from smartcity.models.deadlines.ops import (
 )
 from smartcity.models.deadlines.policy import default_policy
 from smartcity.models.deadlines.tables import Deadline, DeadlineExtension, Notification
-from smartcity.models.deadlines.workdays import add_working_days, format_local, local_at
+from smartcity.models.deadlines.workdays import add_working_days, format_local, local_at, working_days_between
 from smartcity.models.infra.db import get_engine, session_scope
 from smartcity.models.infra.settings import Settings
 from smartcity.models.notifications.delivery import dispatch
 from smartcity.models.notifications.outbox import add_contact
-from sqlmodel import select
-
 from tests.fakes import RecordingSender
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -43,12 +43,33 @@ def world(db_url):
     cohort_with([BANDUNG, MAKASSAR, MIMIKA])
     with session_scope() as s:
         for code in (BANDUNG, MAKASSAR, MIMIKA):
-            add_contact(s, role="pic", region_code=code, name=f"PIC {code}", language="id", now=T0,
-                        url=f"json://pic:S3cretPic{code}@127.0.0.1:9/pic-{code}")
-        add_contact(s, role="coordinator", region_code=None, name="Koordinator", language="en", now=T0,
-                    url="json://127.0.0.1:9/coordinator")
-        add_contact(s, role="escalation", region_code=BANDUNG, name="Sekda Bandung", language="id", now=T0,
-                    url="json://127.0.0.1:9/escalation")
+            add_contact(
+                s,
+                role="pic",
+                region_code=code,
+                name=f"PIC {code}",
+                language="id",
+                now=T0,
+                url=f"json://pic:S3cretPic{code}@127.0.0.1:9/pic-{code}",
+            )
+        add_contact(
+            s,
+            role="coordinator",
+            region_code=None,
+            name="Koordinator",
+            language="en",
+            now=T0,
+            url="json://127.0.0.1:9/coordinator",
+        )
+        add_contact(
+            s,
+            role="escalation",
+            region_code=BANDUNG,
+            name="Sekda Bandung",
+            language="id",
+            now=T0,
+            url="json://127.0.0.1:9/escalation",
+        )
     for code in (BANDUNG, MAKASSAR, MIMIKA):
         move(code, "selected")
         move(code, "drafting")
@@ -57,7 +78,7 @@ def world(db_url):
 
 def move(code, to, at=T0, reason=None):
     with session_scope() as s:
-        return change_stage(s, StageChange(code, Stage(to), "ani", reason), now=at)
+        return change_stage(s, StageChange(region_code=code, to=Stage(to), actor="ani", reason=reason), now=at)
 
 
 def deadline(code, key):
@@ -130,10 +151,15 @@ def test_working_days_across_idul_fitri_2017_through_the_db(world):
 
 
 def test_rungs_fire_at_0800_local_in_wib_wita_wit(world):
-    first = {code: rung_instant(deadline(code, "bimtek-1"), tz, "T-14") for code, tz in
-             ((BANDUNG, "Asia/Jakarta"), (MAKASSAR, "Asia/Makassar"), (MIMIKA, "Asia/Jayapura"))}
+    first = {
+        code: rung_instant(deadline(code, "bimtek-1"), tz, "T-14")
+        for code, tz in ((BANDUNG, "Asia/Jakarta"), (MAKASSAR, "Asia/Makassar"), (MIMIKA, "Asia/Jayapura"))
+    }
     assert [first[c].isoformat() for c in (BANDUNG, MAKASSAR, MIMIKA)] == [
-        "2017-05-10T01:00:00+00:00", "2017-05-10T00:00:00+00:00", "2017-05-09T23:00:00+00:00"]
+        "2017-05-10T01:00:00+00:00",
+        "2017-05-10T00:00:00+00:00",
+        "2017-05-09T23:00:00+00:00",
+    ]
     assert run_sweep(first[MIMIKA] - timedelta(minutes=1)) == 0
     assert run_sweep(first[MIMIKA]) == 1  # 08:00 WIT: only Mimika's PIC
     assert run_sweep(first[MAKASSAR]) == 1
@@ -150,12 +176,18 @@ def test_coordinator_gets_the_plus_one_rung_at_0800_jakarta_time(world):
     at = rung_instant(mp, "Asia/Jayapura", "+1")
     with session_scope() as s:
         s.execute(sa.update(Deadline).where(Deadline.id == mp.id).values(next_rung="+1", next_rung_at=at))
-    run_sweep(at)  # other regions' deadlines are swept too; look at Mimika's masterplan only
-    assert len(rows(deadline_id=mp.id)) == 2
-    by_role = {r.contact_id: r for r in rows(deadline_id=mp.id)}
-    times = sorted(r.send_after for r in by_role.values())
-    assert times[1] - times[0] == timedelta(hours=2)  # 08:00 WIT, then 08:00 WIB
-    assert format_local(times[1], "Asia/Jakarta").endswith("08:00 WIB")
+    run_sweep(at - timedelta(minutes=1))  # the other regions' backlog (bimteks never done) goes out first
+    with session_scope() as s:
+        s.execute(sa.delete(Notification))
+    run_sweep(at)
+    [pic] = rows(deadline_id=mp.id)  # the PIC's own message; the coordinator's is in the sweep's summary
+    [summary] = rows(rung="summary")
+    assert summary.send_after - pic.send_after == timedelta(hours=2)  # 08:00 WIT, then 08:00 WIB
+    assert format_local(summary.send_after, "Asia/Jakarta").endswith("08:00 WIB")
+    assert (
+        "- Kabupaten Mimika (9412): Smart city masterplan, overdue by 1 working day "
+        "(due Thursday, 2 November 2017 17:00 WIT)"
+    ) in summary.body.splitlines()
 
 
 def test_each_rung_is_enqueued_once_and_escalation_goes_to_the_escalation_contact(world):
@@ -172,8 +204,11 @@ def test_each_rung_is_enqueued_once_and_escalation_goes_to_the_escalation_contac
         new = [r for r in rows(deadline_id=mp.id) if r.id not in {x.id for x in seen}]
         assert {r.rung for r in new} == {rung.key}
         seen += new
+        # the coordinator's +1 comes in that sweep's summary, and in no other sweep's
+        bandung = [r for r in rows(rung="summary") if "Kota Bandung (3273)" in r.body]
+        assert len(bandung) == (1 if rung.offset >= 1 else 0)
     count = {k: sum(1 for r in seen if r.rung == k) for k in ("T-14", "due", "+1", "+5")}
-    assert count == {"T-14": 1, "due": 1, "+1": 2, "+5": 1}
+    assert count == {"T-14": 1, "due": 1, "+1": 1, "+5": 1}
     with session_scope() as s:
         from smartcity.models.core.tables import Contact
 
@@ -199,8 +234,12 @@ def test_extension_is_audited_and_restarts_reminders(world):
         extend_deadline(s, mp.id, 10, "banjir di kantor Bappeda", "koordinator-ani", t14 + timedelta(hours=1))
     with session_scope() as s:
         ext = s.exec(select(DeadlineExtension)).one()
-    assert (ext.old_due, ext.working_days, ext.reason, ext.actor) == (before, 10, "banjir di kantor Bappeda",
-                                                                      "koordinator-ani")
+    assert (ext.old_due, ext.working_days, ext.reason, ext.actor) == (
+        before,
+        10,
+        "banjir di kantor Bappeda",
+        "koordinator-ani",
+    )
     mp = deadline(BANDUNG, "masterplan")
     assert mp.extended and mp.cycle == 1 and ext.new_due == mp.due_at
     assert format_local(mp.due_at, "Asia/Jakarta") == f"{add_working_days(date(2017, 11, 2), 10)} 17:00 WIB"
@@ -223,8 +262,9 @@ def test_milestone_done_and_refusals(world):
 def test_leaving_a_stage_closes_its_deadlines(world):
     move(BANDUNG, "withdrawn", at=T0 + timedelta(days=3), reason="bupati changed")
     with session_scope() as s:
-        mine = s.exec(select(Deadline).where(
-            Deadline.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id)).all()
+        mine = s.exec(
+            select(Deadline).where(Deadline.enrollment_id == deadline(BANDUNG, "masterplan").enrollment_id)
+        ).all()
     assert {d.status for d in mine} == {"cancelled"}
     assert all(d.next_rung_at is None for d in mine)
 
@@ -250,8 +290,16 @@ def test_batch_move_falls_back_to_one_by_one_when_another_writer_moved_a_pointer
     got to one of them first, the batch is undone and redone row by row: exactly the others are ours."""
     with session_scope() as s:
         due = due_deadlines(s, datetime(2018, 1, 1, tzinfo=UTC))
-        moves = [{"d_id": d.id, "d_cycle": d.cycle, "d_rung": d.next_rung, "new_rung": "+5",
-                  "new_at": datetime(2030, 1, 1, tzinfo=UTC)} for d in due[:3]]
+        moves = [
+            {
+                "d_id": d.id,
+                "d_cycle": d.cycle,
+                "d_rung": d.next_rung,
+                "new_rung": "+5",
+                "new_at": datetime(2030, 1, 1, tzinfo=UTC),
+            }
+            for d in due[:3]
+        ]
         moves[1]["d_rung"] = "T-99"  # what this sweep read is no longer there: someone else moved it
         assert _move_pointers(s, moves) == {moves[0]["d_id"], moves[2]["d_id"]}
         s.commit()
@@ -271,6 +319,45 @@ def test_concurrent_sweeps_enqueue_each_reminder_once(world):
     keys = [r.dedupe_key for r in rows(status="pending")]
     assert sum(added) == len(keys) > 0 and len(set(keys)) == len(keys), added
     assert run_sweep(at) == 0
+    # The coordinator hears of each late deadline once: 3 regions x (masterplan + 4 bimteks), whichever of the
+    # sweeps moved it, in one summary per sweep that had any.
+    listed = [line for r in rows(rung="summary") for line in r.body.splitlines() if line.startswith("- ")]
+    assert len(listed) == len(set(listed)) == 15, listed
+
+
+def test_after_a_gap_each_role_gets_its_latest_rung_once(world):
+    """The sweep stopped after T-7 and came back weeks after +5: the PIC gets its latest rung (+1, saying how late
+    it is now), the coordinator the +1 in its summary, the escalation contact the +5; each once."""
+    mp = deadline(BANDUNG, "masterplan")
+    with session_scope() as s:
+        for key in ("bimtek-1", "bimtek-2", "bimtek-3", "bimtek-4"):
+            complete_milestone(s, BANDUNG, key, "ani", T0)
+    run_sweep(rung_instant(mp, "Asia/Jakarta", "T-7"))  # the last sweep before the gap
+    seen = {r.id for r in rows()}
+    back = datetime(2017, 12, 1, 1, 0, tzinfo=UTC)  # Fri 1 December 2017, 08:00 WIB
+    enqueued = run_sweep(back)
+    new = [r for r in rows() if r.id not in seen]
+    mine = {(r.rung, r.role, r.status) for r in new if r.deadline_id == mp.id}
+    assert mine == {("+1", "pic", "pending"), ("+5", "escalation", "pending")}
+    late = working_days_between(date(2017, 11, 2), date(2017, 12, 1))
+    pic = next(r for r in new if r.deadline_id == mp.id and r.role == "pic")
+    assert pic.subject == f"[Smart City] Kota Bandung: Masterplan smart city terlambat {late} hari kerja"
+    [summary] = [r for r in new if r.rung == "summary"]
+    assert (
+        f"- Kota Bandung (3273): Smart city masterplan, overdue by {late} working days "
+        "(due Thursday, 2 November 2017 17:00 WIB)"
+    ) in summary.body.splitlines()
+    assert sum(line.startswith("- ") for line in summary.body.splitlines()) == 3  # the three masterplans
+    # Makassar and Mimika have no escalation contact: theirs wait, listed; the others were sent
+    assert sorted((r.rung, r.role, r.status) for r in new if r.deadline_id not in (mp.id, None)) == [
+        ("+1", "pic", "pending"),
+        ("+1", "pic", "pending"),
+        ("+5", "escalation", "unaddressed"),
+        ("+5", "escalation", "unaddressed"),
+    ]
+    assert enqueued == 3 + 1 + 1  # three PICs, one summary, Bandung's escalation
+    assert run_sweep(back) == 0 and run_sweep(back + timedelta(days=3)) == 0
+    assert deadline(BANDUNG, "masterplan").next_rung is None
 
 
 async def test_dispatch_sends_once_and_keeps_failures_pending_without_secrets(world):
@@ -282,12 +369,17 @@ async def test_dispatch_sends_once_and_keeps_failures_pending_without_secrets(wo
     bad = next(r for r in rows() if r.status == "pending")
     assert bad.attempts == 2 and "recording sender" in bad.last_error and "S3cretPic" not in bad.last_error
     good = RecordingSender()
-    both = await asyncio.gather(dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)),
-                                dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)))
+    both = await asyncio.gather(
+        dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)),
+        dispatch(at + timedelta(hours=2), good, settings=Settings(**FAST)),
+    )
     assert sum(r["sent"] for r in both) == 1 and len(good.sent) == 1 and "pic-3273" in good.sent[0][0]
     assert {r.status for r in rows()} == {"sent"}
     assert await dispatch(at + timedelta(days=30), good, settings=Settings(**FAST)) == {
-        "sent": 0, "failed": 0, "skipped": 0}
+        "sent": 0,
+        "failed": 0,
+        "skipped": 0,
+    }
 
 
 SURABAYA = "3578"  # WIB; no contact at all until the test adds one
@@ -310,7 +402,9 @@ async def test_a_reminder_with_no_contact_is_kept_listed_and_sent_once_a_contact
     waiting = rows(deadline_id=mp.id)
     # nothing could be enqueued for sending, but both rungs are on record, once each, waiting for a PIC
     assert [(r.rung, r.status, r.role, r.contact_id) for r in waiting] == [
-        ("T-14", "unaddressed", "pic", None), ("T-7", "unaddressed", "pic", None)]
+        ("T-14", "unaddressed", "pic", None),
+        ("T-7", "unaddressed", "pic", None),
+    ]
     with session_scope() as s:
         listed = [r for r in outbox_rows(s, failed_only=True) if r["deadline_id"] == mp.id]
     assert {r["contact"] for r in listed} == {"nobody yet: no pic contact"}
@@ -318,15 +412,33 @@ async def test_a_reminder_with_no_contact_is_kept_listed_and_sent_once_a_contact
     at = rung_instant(mp, "Asia/Jakarta", "T-7") + timedelta(hours=3)
     first = RecordingSender()
     await dispatch(at, first, settings=Settings(**FAST))  # the other regions' reminders go out; these cannot
-    assert {r.status for r in rows(deadline_id=mp.id)} == {"unaddressed"} and "3578" not in str(first.sent)
+    assert {r.status for r in rows(deadline_id=mp.id)} == {"unaddressed"}
+    assert not [title for _, title, _ in first.sent if title.startswith("[Smart City] Kota Surabaya")]
     with session_scope() as s:
-        other = add_contact(s, role="pic", region_code=MAKASSAR, name="2nd PIC Makassar", language="id", now=at,
-                            url="json://127.0.0.1:9/pic2")
+        other = add_contact(
+            s,
+            role="pic",
+            region_code=MAKASSAR,
+            name="2nd PIC Makassar",
+            language="id",
+            now=at,
+            url="json://127.0.0.1:9/pic2",
+        )
         assert waiting_for(s, other.id) == 0  # a PIC of another region takes none of them
-        open_waiting = s.exec(select(sa.func.count(sa.distinct(Notification.deadline_id))).where(
-            Notification.status == "unaddressed", Notification.role == "pic")).one()
-        pic = add_contact(s, role="pic", region_code=SURABAYA, name="PIC Surabaya", language="en", now=at,
-                          url="json://127.0.0.1:9/pic-3578")
+        open_waiting = s.exec(
+            select(sa.func.count(sa.distinct(Notification.deadline_id))).where(
+                Notification.status == "unaddressed", Notification.role == "pic"
+            )
+        ).one()
+        pic = add_contact(
+            s,
+            role="pic",
+            region_code=SURABAYA,
+            name="PIC Surabaya",
+            language="en",
+            now=at,
+            url="json://127.0.0.1:9/pic-3578",
+        )
         assert waiting_for(s, pic.id) == open_waiting >= 1  # the latest rung of each of its deadlines
     after = {r.rung: r for r in rows(deadline_id=mp.id)}
     assert (after["T-14"].status, after["T-7"].status, after["T-7"].contact_id) == ("cancelled", "pending", pic.id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
+
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.regions import read_csv_text
 from smartcity.models.infra.db import session_scope
 from smartcity.models.selection.indicators import known_region_codes, nominee_pool, parse_indicators, upsert_indicators
 from smartcity.models.selection.scoring import ILLUSTRATIVE_INDICATORS_PATH
 from smartcity.models.selection.tables import IndicatorValue
-from sqlmodel import select
-
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -56,15 +56,23 @@ def test_illustrative_file_imports_all_280_values(registry):
 
 BAD_FILES = [
     ("unknown region", HEADER + "3273,readiness,80,2017,bps\n9999,readiness,1,2017,bps\n", ["line 3: unknown region"]),
-    ("non-numeric", HEADER + "3273,readiness,high,2017,bps\n3273,green,nan,2017,bps\n3273,x,inf,2017,bps\n"
-     "3273,y,1e999,2017,bps\n",
-     ["line 2: value 'high' is not a number", "line 3: value 'nan'", "line 4: value 'inf'", "line 5: value '1e999'"]),
+    (
+        "non-numeric",
+        HEADER + "3273,readiness,high,2017,bps\n3273,green,nan,2017,bps\n3273,x,inf,2017,bps\n3273,y,1e999,2017,bps\n",
+        ["line 2: value 'high' is not a number", "line 3: value 'nan'", "line 4: value 'inf'", "line 5: value '1e999'"],
+    ),
     ("duplicate", GOOD + "3273,readiness,80.5,2017,bps\n", ["line 5: duplicate of line 2"]),
     ("missing column", "bps_code,indicator,value,year\n3273,readiness,1,2017\n", ["line 1:", "lacks source"]),
-    ("bad year", HEADER + "3273,readiness,1,17,bps\n3273,green,1,2017.0,bps\n", ["line 2: bad year '17'",
-                                                                                 "line 3: bad year '2017.0'"]),
-    ("empty value and extra field", HEADER + "3273,readiness,,2017,bps\n3273,green,1,2017,bps,extra\n",
-     ["line 2: missing value", "line 3: more fields than the header"]),
+    (
+        "bad year",
+        HEADER + "3273,readiness,1,17,bps\n3273,green,1,2017.0,bps\n",
+        ["line 2: bad year '17'", "line 3: bad year '2017.0'"],
+    ),
+    (
+        "empty value and extra field",
+        HEADER + "3273,readiness,,2017,bps\n3273,green,1,2017,bps,extra\n",
+        ["line 2: missing value", "line 3: more fields than the header"],
+    ),
     ("header only", HEADER, ["line 2: no data rows"]),
     ("empty", "", ["line 1: no header"]),
 ]
@@ -108,8 +116,10 @@ def test_wrong_encoding_and_empty_file_are_refused_before_parsing(registry, tmp_
 
 def test_versioned_by_year_and_source_and_pool_picks_latest_eligible_year(registry):
     cohort_with(["3273", "3578"], name="2017", quota=1)
-    import_text(HEADER + "3273,readiness,50,2016,bps\n3273,readiness,60,2017,bps\n3273,readiness,70,2018,bps\n"
-                "3273,readiness,65,2017,survey\n3578,readiness,40,2016,bps\n")
+    import_text(
+        HEADER + "3273,readiness,50,2016,bps\n3273,readiness,60,2017,bps\n3273,readiness,70,2018,bps\n"
+        "3273,readiness,65,2017,survey\n3578,readiness,40,2016,bps\n"
+    )
     assert len(values()) == 5  # same region and indicator: one row per year and source
     with session_scope() as session:
         by_bps = {n.bps_code: n.indicators for n in nominee_pool(session, "2017", source="bps").nominees}
@@ -119,3 +129,17 @@ def test_versioned_by_year_and_source_and_pool_picks_latest_eligible_year(regist
     assert {n.bps_code: n.indicators for n in exact.nominees} == {"3273": {"readiness": 60.0}, "3578": {}}
     assert exact.years == [2017] and not exact.illustrative
     assert {n.bps_code: n.indicators for n in survey.nominees}["3273"] == {"readiness": 65.0}
+
+
+def test_semicolon_separated_file_is_explained_and_imports_nothing(registry, tmp_path, capsys):
+    from smartcity.deployments.cli import app as cli
+
+    import_text(GOOD)
+    before = dump_database(registry)
+    excel = tmp_path / "excel-id.csv"  # what Excel saves where ',' is the decimal mark
+    excel.write_bytes(b"\xef\xbb\xbf" + GOOD.replace(",", ";").replace("80.5", "80,5").replace("\n", "\r\n").encode())
+    capsys.readouterr()
+    assert cli.main(["indicators", "import", str(excel)]) == 2
+    err = capsys.readouterr().err
+    assert "the file uses ';' as its delimiter" in err.splitlines()[0], err
+    assert dump_database(registry) == before

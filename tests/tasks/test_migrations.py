@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import smartcity.models.infra.schema  # noqa: F401
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from smartcity.models.infra.migrate import current_heads
 from sqlmodel import SQLModel
+
+import smartcity.models.infra.schema  # noqa: F401
+from smartcity.models.infra.migrate import current_heads
 
 
 def test_migrated_schema_matches_models(db_url):

@@ -7,6 +7,8 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from sqlmodel import select
+
 from smartcity.models.core.errors import BadInput, DomainRefused, GuardFailed, NotFound
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import EventOutbox
@@ -22,8 +24,6 @@ from smartcity.models.quickwins.ops import (
 )
 from smartcity.models.quickwins.tables import QuickWin, QuickWinEvidence, QuickWinKPI
 from smartcity.models.reviews.tables import MasterplanRound
-from sqlmodel import select
-
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -33,7 +33,9 @@ ALL_TICKED = {item: True for item in DEFAULT_CHECKLIST}
 
 def move(code, to, at, reason=None):
     with session_scope() as s:
-        return change_stage(s, StageChange(code, Stage(to), "ani", reason, "2017"), now=at)
+        return change_stage(
+            s, StageChange(region_code=code, to=Stage(to), actor="ani", reason=reason, cohort="2017"), now=at
+        )
 
 
 def complete_masterplan(code: str, at=T0) -> None:
@@ -41,16 +43,24 @@ def complete_masterplan(code: str, at=T0) -> None:
     move(code, "selected", at)
     move(code, "drafting", at + timedelta(days=1))
     with session_scope() as s:
-        s.add(MasterplanRound(enrollment_id=find_enrollment(s, code).id, round_no=1, status="approved",
-                              submitted_at=at))
+        s.add(
+            MasterplanRound(enrollment_id=find_enrollment(s, code).id, round_no=1, status="approved", submitted_at=at)
+        )
     move(code, "masterplan_completed", at + timedelta(days=30))
 
 
 def data(**over):
-    base = {"title": "Bandung Command Center", "description": "city dashboard", "dimension": "governance",
-            "budget_idr": 2_500_000_000, "start_date": date(2017, 10, 1),
-            "kpis": [{"name": "services online", "unit": "count", "target": 40, "actual": 12},
-                     {"name": "uptime", "unit": "%", "target": 99}]}
+    base = {
+        "title": "Bandung Command Center",
+        "description": "city dashboard",
+        "dimension": "governance",
+        "budget_idr": 2_500_000_000,
+        "start_date": date(2017, 10, 1),
+        "kpis": [
+            {"name": "services online", "unit": "count", "target": 40, "actual": 12},
+            {"name": "uptime", "unit": "%", "target": 99},
+        ],
+    }
     return {**base, **over}
 
 
@@ -74,8 +84,9 @@ def evidence(qw_id, **kw) -> QuickWinEvidence:
 
 def verify(qw_id, checklist=None, coordinator="Budi (Kominfo)"):
     with session_scope() as s:
-        return verify_quick_win(s, qw_id, coordinator, ALL_TICKED if checklist is None else checklist,
-                                T0 + timedelta(days=42))
+        return verify_quick_win(
+            s, qw_id, coordinator, ALL_TICKED if checklist is None else checklist, T0 + timedelta(days=42)
+        )
 
 
 def test_register_evidence_verify_then_the_guard_lets_the_region_through(program, tmp_path):
@@ -91,18 +102,26 @@ def test_register_evidence_verify_then_the_guard_lets_the_region_through(program
         move(BANDUNG, "quick_win_delivered", T0 + timedelta(days=42))
     qw = verify(qw_id)
     assert (qw.verified_by, qw.verified_at, qw.verification_checklist) == (
-        "Budi (Kominfo)", T0 + timedelta(days=42), ALL_TICKED)
+        "Budi (Kominfo)",
+        T0 + timedelta(days=42),
+        ALL_TICKED,
+    )
     assert move(BANDUNG, "quick_win_delivered", T0 + timedelta(days=43)).status == "applied"
     with session_scope() as s:
         kpis = s.exec(select(QuickWinKPI).order_by(QuickWinKPI.id)).all()
         events = [e.event for e in s.exec(select(EventOutbox).order_by(EventOutbox.id)).all()]
         stored = s.get(QuickWin, qw_id)
     assert [(k.name, k.unit, k.target, k.actual) for k in kpis] == [
-        ("services online", "count", 40, 12), ("uptime", "%", 99, None)]
+        ("services online", "count", 40, 12),
+        ("uptime", "%", 99, None),
+    ]
     assert (stored.dimension, stored.budget_idr, stored.start_date) == ("governance", 2_500_000_000, date(2017, 10, 1))
     assert events.count("smartcity.quickwin.evidence-added") == 2
-    assert {"smartcity.quickwin.registered", "smartcity.quickwin.verified",
-            "smartcity.region.quick_win_delivered"} <= set(events)
+    assert {
+        "smartcity.quickwin.registered",
+        "smartcity.quickwin.verified",
+        "smartcity.region.quick_win_delivered",
+    } <= set(events)
     listed = list_quick_wins_for(BANDUNG)
     assert listed[0]["verified_by"] == "Budi (Kominfo)" and len(listed[0]["evidence"]) == 2
 
@@ -168,19 +187,28 @@ def test_verify_and_evidence_refusals_change_nothing(program, tmp_path):
     assert dump_database(program) == before
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("uptime:%:99", ("uptime", "%", 99.0, None)),
-    ("households connected : homes : 1_000 : 250", ("households connected", "homes", 1000.0, 250.0)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("uptime:%:99", ("uptime", "%", 99.0, None)),
+        ("households connected : homes : 1_000 : 250", ("households connected", "homes", 1000.0, 250.0)),
+    ],
+)
 def test_parse_kpi(text, expected):
     k = parse_kpi(text)
     assert (k.name, k.unit, k.target, k.actual) == expected
 
 
-@pytest.mark.parametrize("text,message", [
-    ("uptime:%:", "has no target"), ("uptime:%", "expected name:unit:target"),
-    ("uptime:%:high", "must be numbers"), ("uptime:%:inf", "finite"), (":%:3", "name"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("uptime:%:", "has no target"),
+        ("uptime:%", "expected name:unit:target"),
+        ("uptime:%:high", "must be numbers"),
+        ("uptime:%:inf", "finite"),
+        (":%:3", "name"),
+    ],
+)
 def test_parse_kpi_refusals(text, message):
     with pytest.raises(BadInput, match=message):
         parse_kpi(text)
@@ -196,10 +224,26 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def test_cli_register_evidence_verify_list(program, capsys, tmp_path):
-    base = ["quickwin", "register", BANDUNG, "--title", "Smart parking", "--dimension", "Economy", "--budget",
-            "750000000", "--start", "2017-10-01", "--actor", "ani"]
+    base = [
+        "quickwin",
+        "register",
+        BANDUNG,
+        "--title",
+        "Smart parking",
+        "--dimension",
+        "Economy",
+        "--budget",
+        "750000000",
+        "--start",
+        "2017-10-01",
+        "--actor",
+        "ani",
+    ]
     code, _, err = run_cli(capsys, *base, "--kpi", "bays sensed:count:")
-    assert (code, err.strip()) == (2, "error: KPI 'bays sensed' has no target (name:unit:target[:actual])")
+    assert (code, err.strip()) == (
+        2,
+        "error: --kpi 'bays sensed' has no target (name:unit:target[:actual][:lower|higher])",
+    )
     code, out, _ = run_cli(capsys, *base, "--kpi", "bays sensed:count:500:120", "--json")
     qw_id = json.loads(out)["id"]
     assert code == 0
@@ -208,8 +252,9 @@ def test_cli_register_evidence_verify_list(program, capsys, tmp_path):
     proof = tmp_path / "report.pdf"
     proof.write_bytes(b"%PDF-1.4 parking")
     assert run_cli(capsys, "quickwin", "evidence", str(qw_id), "--file", str(proof), "--actor", "ani")[0] == 0
-    code, _, err = run_cli(capsys, "quickwin", "verify", str(qw_id), "--coordinator", "Budi",
-                           "--check", "evidence_attached")
+    code, _, err = run_cli(
+        capsys, "quickwin", "verify", str(qw_id), "--coordinator", "Budi", "--check", "evidence_attached"
+    )
     assert code == 1 and "not ticked: kpi_targets_set, budget_documented, launched_to_residents" in err
     code, out, _ = run_cli(capsys, "quickwin", "verify", str(qw_id), "--coordinator", "Budi", "--all-checks")
     assert (code, out.strip()) == (0, f"quick win {qw_id} verified by Budi")
@@ -217,3 +262,5 @@ def test_cli_register_evidence_verify_list(program, capsys, tmp_path):
     rows = json.loads(out)
     assert (rows[0]["dimension"], rows[0]["budget_idr"], rows[0]["kpis"][0]["actual"]) == ("economy", 750000000, 120)
     assert rows[0]["evidence"][0]["sha256"] == hashlib.sha256(proof.read_bytes()).hexdigest()
+    code, out, _ = run_cli(capsys, "quickwin", "list", "kota bandung")  # a region by name, budget in rupiah
+    assert code == 0 and "Rp 750.000.000 |" in out

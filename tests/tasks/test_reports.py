@@ -9,6 +9,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from sqlmodel import select
+
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Contact, Region
 from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
@@ -25,8 +27,6 @@ from smartcity.models.reports.render import (
     render,
 )
 from smartcity.models.reviews.tables import MasterplanRound, Review, ReviewAssignment, Reviewer
-from sqlmodel import select
-
 from tests.helpers import REGISTRY, T0, cohort_with, load_registry
 
 BANDUNG, MAKASSAR, MIMIKA, BOGOR = "3273", "7371", "9412", "3271"
@@ -40,13 +40,14 @@ def day(n: float):
 
 def move(code, to, at, reason=None):
     with session_scope() as s:
-        change_stage(s, StageChange(code, Stage(to), "ani", reason, "2017"), now=at)
+        change_stage(s, StageChange(region_code=code, to=Stage(to), actor="ani", reason=reason, cohort="2017"), now=at)
 
 
 def add_round(code, round_no, status, at):
     with session_scope() as s:
-        rnd = MasterplanRound(enrollment_id=find_enrollment(s, code).id, round_no=round_no, status=status,
-                              submitted_at=at)
+        rnd = MasterplanRound(
+            enrollment_id=find_enrollment(s, code).id, round_no=round_no, status=status, submitted_at=at
+        )
         s.add(rnd)
         s.flush()
         return rnd.id
@@ -70,10 +71,19 @@ def history(db_url):
     round_id = add_round(MAKASSAR, 1, "open", day(40))
     with session_scope() as s:
         _reviewers_and_deadlines(s, round_id)
-        register_quick_win(s, BANDUNG, {"title": "Command center", "dimension": "governance",
-                                        "budget_idr": 1_000_000, "start_date": date(2017, 7, 1),
-                                        "kpis": [{"name": "services", "unit": "count", "target": 40, "actual": 10}]},
-                           "ani", day(46))
+        register_quick_win(
+            s,
+            BANDUNG,
+            {
+                "title": "Command center",
+                "dimension": "governance",
+                "budget_idr": 1_000_000,
+                "start_date": date(2017, 7, 1),
+                "kpis": [{"name": "services", "unit": "count", "target": 40, "actual": 10}],
+            },
+            "ani",
+            day(46),
+        )
         s.add(Contact(role="pic", name="PIC Bandung", apprise_url=SECRET, created_at=T0))
     return db_url
 
@@ -81,24 +91,49 @@ def history(db_url):
 def _reviewers_and_deadlines(s, round_id):
     ids = []
     for name in ("Dr. Ayu", "Ir. Bambang"):
-        r = Reviewer(name=name, institution="ITB", expertise=["governance"], home_province="Jawa Barat",
-                     created_at=T0)
+        r = Reviewer(name=name, institution="ITB", expertise=["governance"], home_province="Jawa Barat", created_at=T0)
         s.add(r)
         s.flush()
         ids.append(r.id)
         s.add(ReviewAssignment(round_id=round_id, reviewer_id=r.id, assigned_at=day(40), why="expertise"))
-    s.add(Review(round_id=round_id, reviewer_id=ids[0], scores={}, decision="approve", submitted_at=day(42),
-                 source="cli"))
+    s.add(
+        Review(round_id=round_id, reviewer_id=ids[0], scores={}, decision="approve", submitted_at=day(42), source="cli")
+    )
     makassar, bandung, bogor = (find_enrollment(s, c).id for c in (MAKASSAR, BANDUNG, BOGOR))
     for auto in s.exec(select(Deadline)).all():  # stage changes may open deadlines: only ours below count
         auto.status = "cancelled"
     # Due 17:00 WITA on day 45 (09:00 UTC), so overdue at NOW; Bandung's is ahead; Bogor's is done.
-    s.add(Deadline(enrollment_id=makassar, kind="stage", key="masterplan", stage="drafting",
-                   due_at=day(45) + timedelta(hours=8), created_at=day(5)))
-    s.add(Deadline(enrollment_id=bandung, kind="stage", key="quick-win", stage="masterplan_completed",
-                   due_at=day(60) + timedelta(hours=9), created_at=day(45)))
-    s.add(Deadline(enrollment_id=bogor, kind="stage", key="selection", stage="nominated", status="done",
-                   due_at=day(10), created_at=T0))
+    s.add(
+        Deadline(
+            enrollment_id=makassar,
+            kind="stage",
+            key="masterplan",
+            stage="drafting",
+            due_at=day(45) + timedelta(hours=8),
+            created_at=day(5),
+        )
+    )
+    s.add(
+        Deadline(
+            enrollment_id=bandung,
+            kind="stage",
+            key="quick-win",
+            stage="masterplan_completed",
+            due_at=day(60) + timedelta(hours=9),
+            created_at=day(45),
+        )
+    )
+    s.add(
+        Deadline(
+            enrollment_id=bogor,
+            kind="stage",
+            key="selection",
+            stage="nominated",
+            status="done",
+            due_at=day(10),
+            created_at=T0,
+        )
+    )
 
 
 def report(**kw) -> Report:
@@ -117,38 +152,56 @@ def test_funnel_counts_and_population_per_stage(history):
     funnel = {f.stage: (f.count, f.reached, f.population) for f in rep.funnel}
     assert list(funnel) == [s.value for s in reports.STAGE_ORDER]
     assert funnel == {
-        "nominated": (1, 4, pop[BOGOR]), "selected": (0, 2, 0), "drafting": (1, 2, pop[MAKASSAR]),
-        "masterplan_completed": (1, 1, pop[BANDUNG]), "quick_win_delivered": (0, 0, 0),
-        "not_selected": (1, 1, pop[MIMIKA]), "withdrawn": (0, 0, 0),
+        "nominated": (1, 4, pop[BOGOR]),
+        "selected": (0, 2, 0),
+        "drafting": (1, 2, pop[MAKASSAR]),
+        "masterplan_completed": (1, 1, pop[BANDUNG]),
+        "quick_win_delivered": (0, 0, 0),
+        "not_selected": (1, 1, pop[MIMIKA]),
+        "withdrawn": (0, 0, 0),
     }
     assert rep.population_year == 2025 and "Dukcapil 2025" in rep.population_source
 
 
 def test_days_per_stage_from_the_transition_rows(history):
     rows = {r.bps_code: r for r in report().regions}
-    assert rows[BANDUNG].days_in_stage == {"nominated": 1, "selected": 10, "drafting": 30 + 2,
-                                          "masterplan_completed": 2 + 5}  # revised once: both stretches add up
+    assert rows[BANDUNG].days_in_stage == {
+        "nominated": 1,
+        "selected": 10,
+        "drafting": 30 + 2,
+        "masterplan_completed": 2 + 5,
+    }  # revised once: both stretches add up
     assert rows[MAKASSAR].days_in_stage == {"nominated": 1, "selected": 4, "drafting": 45}
     assert rows[MIMIKA].days_in_stage == {"nominated": 2}  # a final stage has no duration
     assert rows[BOGOR].days_in_stage == {"nominated": 50}  # never moved: counts until now
     assert rows[MAKASSAR].since_local == "2017-05-07 09:00 WITA"
     assert [p.stage for p in rows[BANDUNG].periods] == [
-        "nominated", "selected", "drafting", "masterplan_completed", "drafting", "masterplan_completed"]
+        "nominated",
+        "selected",
+        "drafting",
+        "masterplan_completed",
+        "drafting",
+        "masterplan_completed",
+    ]
 
 
 def test_deadlines_in_local_time_overdue_reviews_and_kpis(history):
     rep = report()
     rows = {r.bps_code: r for r in rep.regions}
     assert rows[MAKASSAR].overdue and rows[MAKASSAR].deadline == (
-        "masterplan (stage) due 2017-06-16 17:00 WITA (OVERDUE by 4.7 days)")
+        "masterplan (stage) due 2017-06-16 17:00 WITA (OVERDUE by 4.7 days)"
+    )
     assert not rows[BANDUNG].overdue and "2017-07-01 17:00 WIB (in 10.4 days)" in rows[BANDUNG].deadline
     assert rows[BOGOR].deadline == rows[MIMIKA].deadline == "no deadline"  # Bogor's deadline is done
     assert [(o["bps_code"], o["due_local"], o["days_overdue"]) for o in rep.overdue] == [
-        (MAKASSAR, "2017-06-16 17:00 WITA", 4.7)]
+        (MAKASSAR, "2017-06-16 17:00 WITA", 4.7)
+    ]
     assert [(r["bps_code"], r["round"], r["reviewers_pending"]) for r in rep.reviews_outstanding] == [
-        (MAKASSAR, 1, ["Ir. Bambang"])]
+        (MAKASSAR, 1, ["Ir. Bambang"])
+    ]
     assert [(k.kpi, k.target, k.actual, k.percent_of_target) for k in rep.quick_win_kpis] == [
-        ("services", 40, 10, 25.0)]
+        ("services", 40, 10, 25.0)
+    ]
     assert rep.notes == []
 
 
@@ -164,7 +217,7 @@ def test_all_four_formats_render_and_csv_parses_back(history):
     with session_scope() as s:  # hostile text in the registry must come out escaped
         s.exec(select(Region).where(Region.bps_code == BOGOR)).one().name = "Kota <script>alert(1)</script> & Co"
     rep = report(cohort="2017", simulated=True)
-    out = {fmt: render(rep, fmt) for fmt in ("md", "csv", "json", "html")}
+    out = {fmt: render(rep, fmt, lang="en") for fmt in ("md", "csv", "json", "html")}
     rows = {r["bps_code"]: r for r in csv.DictReader(io.StringIO(out["csv"]))}
     assert set(rows) == {BANDUNG, MAKASSAR, MIMIKA, BOGOR}
     assert (rows[BANDUNG]["days_drafting"], rows[BANDUNG]["days_masterplan_completed"]) == ("32.0", "7.0")
@@ -172,6 +225,7 @@ def test_all_four_formats_render_and_csv_parses_back(history):
     assert {r["simulated"] for r in rows.values()} == {"true"} and rows[MAKASSAR]["overdue"] == "true"
     assert Report.model_validate(json.loads(out["json"])) == rep
     assert SIMULATED_BANNER in out["md"] and "| masterplan completed | 1 | 1 |" in out["md"]
+    assert "| Rp 1.000.000 |" in out["md"]  # budgets the Indonesian way
     html = out["html"]
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in html
     assert "<script>alert(1)" not in out["md"]
@@ -187,8 +241,10 @@ def test_artifact_contents_show_local_deadlines_progress_and_no_secret(history):
     percent, sentence = cohort_progress_percent(rep, "2017")
     assert "2017-06-16 17:00 WITA" in board and "▶ 45.0 d" in board and "SIMULATED" in board
     assert [r["code"] for r in table] == sorted([BANDUNG, MAKASSAR, MIMIKA, BOGOR])
-    assert (percent, sentence) == (50.0, "cohort 2017: masterplans completed 1 of 2 selected regions; "
-                                         "quick wins delivered 0 (simulated)")
+    assert (percent, sentence) == (
+        50.0,
+        "cohort 2017: masterplans completed 1 of 2 selected regions; quick wins delivered 0 (simulated)",
+    )
     everything = board + json.dumps(table) + sentence + render(rep, "json")
     assert "Sup3rSecretPw" not in everything and "mailto" not in everything
 
@@ -210,8 +266,11 @@ def test_cli_report_writes_each_format_and_refuses_bad_input(history, capsys, tm
         assert cli.main(["report", "--format", fmt, "--out", str(out), "--now", NOW.isoformat()]) == 0
         assert out.stat().st_size > 0
     capsys.readouterr()
-    bad = [["report", "--format", "pdf", "--out", "x"], ["report", "--format", "md", "--out", "x", "--now",
-                                                         "2017-06-01T08:00"], ["report", "--format", "md"]]
+    bad = [
+        ["report", "--format", "pdf", "--out", "x"],
+        ["report", "--format", "md", "--out", "x", "--now", "2017-06-01T08:00"],
+        ["report", "--format", "md"],
+    ]
     codes = [cli.main(args) for args in bad]
     rows = list(csv.DictReader((tmp_path / "report.csv").open(encoding="utf-8")))
     assert {r["bps_code"]: r["days_drafting"] for r in rows}[MAKASSAR] == "45.0"

@@ -6,6 +6,8 @@ import csv
 from datetime import timedelta
 
 import pytest
+from sqlmodel import func, select
+
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.program import status_rows
 from smartcity.models.core.regions import read_csv_text
@@ -19,8 +21,6 @@ from smartcity.models.selection.indicators import (
     upsert_indicators,
 )
 from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH, SelectionPolicy
-from sqlmodel import func, select
-
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -40,8 +40,9 @@ def cohort_2017(db_url):
     assert len(codes) == 40
     cohort_with(codes, name="2017", quota=25)
     with session_scope() as session:
-        rows = parse_indicators(read_csv_text(ILLUSTRATIVE_INDICATORS_PATH), "illustrative",
-                                known_region_codes(session))
+        rows = parse_indicators(
+            read_csv_text(ILLUSTRATIVE_INDICATORS_PATH), "illustrative", known_region_codes(session)
+        )
         upsert_indicators(session, rows, now=T0)
     return db_url
 
@@ -99,7 +100,7 @@ def test_dry_run_plan_changes_nothing(cohort_2017):
 
 def test_policy_quota_above_cohort_quota_is_refused_before_any_change(cohort_2017):
     before = dump_database(cohort_2017)
-    bigger = POLICY.model_copy(update={"quota": 30})
+    bigger = POLICY.model_copy(update={"quota": 30, "quota_override": True})
     with session_scope() as session, pytest.raises(BadInput, match="quota of 25"):
         plan_selection(session, "2017", bigger)
     assert dump_database(cohort_2017) == before
@@ -111,8 +112,11 @@ def test_missing_indicator_follows_the_policy_rule_not_a_silent_zero(cohort_2017
 
     with session_scope() as session:  # Kota Bandung loses its readiness value
         bandung = session.exec(select(Region).where(Region.bps_code == "3273")).one()
-        row = session.exec(select(IndicatorValue).where(IndicatorValue.region_id == bandung.id,
-                                                        IndicatorValue.indicator == "readiness")).one()
+        row = session.exec(
+            select(IndicatorValue).where(
+                IndicatorValue.region_id == bandung.id, IndicatorValue.indicator == "readiness"
+            )
+        ).one()
         session.delete(row)
     with session_scope() as session:
         excluded = plan_selection(session, "2017", POLICY).result.by_code("3273")

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from sqlmodel import select
+
 from smartcity.models.core.errors import DomainRefused
 from smartcity.models.core.program import replay
 from smartcity.models.core.stages import MAIN_LINE, Stage, find_edge
@@ -20,8 +22,6 @@ from smartcity.models.core.transitions import StageChange, change_stage, find_en
 from smartcity.models.infra.db import session_scope
 from smartcity.models.quickwins.tables import QuickWin
 from smartcity.models.reviews.tables import MasterplanRound
-from sqlmodel import select
-
 from tests.conftest import reset_caches
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -51,8 +51,14 @@ class StageMachine(RuleBasedStateMachine):
         reset_caches()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    @rule(code=st.sampled_from(CODES), to=st.sampled_from(list(Stage)), reason=st.sampled_from([None, "why"]),
-          stale=st.booleans(), approve=st.booleans(), verify=st.booleans())
+    @rule(
+        code=st.sampled_from(CODES),
+        to=st.sampled_from(list(Stage)),
+        reason=st.sampled_from([None, "why"]),
+        stale=st.booleans(),
+        approve=st.booleans(),
+        verify=st.booleans(),
+    )
     def change(self, code, to, reason, stale, approve, verify):
         self.clock += timedelta(hours=1)
         with session_scope() as s:
@@ -65,7 +71,13 @@ class StageMachine(RuleBasedStateMachine):
             version = enr.version - 1 if stale and enr.version else enr.version
         try:
             with session_scope() as s:
-                change_stage(s, StageChange(code, to, "prop", reason, "2017", version), now=self.clock)
+                change_stage(
+                    s,
+                    StageChange(
+                        region_code=code, to=to, actor="prop", reason=reason, cohort="2017", expected_version=version
+                    ),
+                    now=self.clock,
+                )
         except DomainRefused:
             return
         edge = find_edge(self.expected[code], to)
@@ -95,6 +107,7 @@ class StageMachine(RuleBasedStateMachine):
 def test_stage_machine_stateful(sqlite_template):
     StageMachine.template = sqlite_template
     runner = StageMachine.TestCase
-    runner.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
-                               suppress_health_check=list(HealthCheck))
+    runner.settings = settings(
+        max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     runner().runTest()

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
+
 from smartcity.models.core.audit import GENESIS, chain_hash, transition_content
-from smartcity.models.core.errors import BadInput, GuardFailed, InvalidTransition, NotEnrolled, StaleVersion
+from smartcity.models.core.errors import (
+    BadInput,
+    GuardFailed,
+    InvalidTransition,
+    NotEnrolled,
+    NotFound,
+    StaleVersion,
+)
 from smartcity.models.core.program import replay
 from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Enrollment, EventOutbox, StageTransition
@@ -14,8 +23,6 @@ from smartcity.models.core.transitions import StageChange, advance_many, change_
 from smartcity.models.infra.db import session_scope
 from smartcity.models.quickwins.tables import QuickWin
 from smartcity.models.reviews.tables import MasterplanRound
-from sqlmodel import select
-
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
@@ -31,13 +38,29 @@ def cohort(db_url):
 
 def move(code, to, *, version=None, key=None, reason=None, actor="ani", at=T0):
     with session_scope() as s:
-        return change_stage(s, StageChange(code, Stage(to), actor, reason, "2017", version, key), now=at)
+        return change_stage(
+            s,
+            StageChange(
+                region_code=code,
+                to=Stage(to),
+                actor=actor,
+                reason=reason,
+                cohort="2017",
+                expected_version=version,
+                idempotency_key=key,
+            ),
+            now=at,
+        )
 
 
 def test_advance_writes_enrollment_audit_and_event_together(cohort):
     result = move(BANDUNG, "selected", version=0)
     assert (result.status, result.from_stage, result.to_stage, result.version) == (
-        "applied", "nominated", "selected", 1)
+        "applied",
+        "nominated",
+        "selected",
+        1,
+    )
     with session_scope() as s:
         t = s.exec(select(StageTransition)).one()
         ev = s.exec(select(EventOutbox)).one()
@@ -66,11 +89,14 @@ def test_same_idempotency_key_records_nothing_new(cohort):
         assert len(s.exec(select(EventOutbox)).all()) == 1
 
 
-@pytest.mark.parametrize("to,error,text", [
-    ("drafting", InvalidTransition, "cannot skip from nominated to drafting"),
-    ("masterplan_completed", InvalidTransition, "cannot skip"),
-    ("withdrawn", InvalidTransition, "needs a reason"),
-])
+@pytest.mark.parametrize(
+    "to,error,text",
+    [
+        ("drafting", InvalidTransition, "cannot skip from nominated to drafting"),
+        ("masterplan_completed", InvalidTransition, "cannot skip"),
+        ("withdrawn", InvalidTransition, "needs a reason"),
+    ],
+)
 def test_refusals_leave_the_database_untouched(cohort, to, error, text):
     before = dump_database(cohort)
     with pytest.raises(error, match=text):
@@ -86,7 +112,7 @@ def test_backwards_and_unenrolled_are_refused(cohort):
         move(BANDUNG, "selected")
     with pytest.raises(NotEnrolled, match="not enrolled"):
         move("1101", "selected")  # Simeulue: in the registry, not in the cohort
-    with pytest.raises(NotEnrolled, match="not in the registry"):
+    with pytest.raises(NotFound, match="not in the registry"):  # an unknown name is bad input (exit 2)
         move("9999", "selected")
     with pytest.raises(BadInput, match="actor"):
         move(BANDUNG, "masterplan_completed", actor=" ")
@@ -101,9 +127,24 @@ def test_quota_guard(db_url):
     with pytest.raises(GuardFailed, match="within_cohort_quota: cohort 2017 has filled its quota of 2"):
         move("3275", "selected")
     with session_scope() as s, pytest.raises(InvalidTransition, match="a forced change needs a reason"):
-        change_stage(s, StageChange("3275", Stage.selected, "ani", None, "2017", force=True), now=T0)
+        change_stage(
+            s,
+            StageChange(region_code="3275", to=Stage.selected, actor="ani", reason=None, cohort="2017", force=True),
+            now=T0,
+        )
     with session_scope() as s:  # a coordinator overrides the quota, with a reason, and it shows
-        change_stage(s, StageChange("3275", Stage.selected, "ani", "Nawa Cita priority", "2017", force=True), now=T0)
+        change_stage(
+            s,
+            StageChange(
+                region_code="3275",
+                to=Stage.selected,
+                actor="ani",
+                reason="Nawa Cita priority",
+                cohort="2017",
+                force=True,
+            ),
+            now=T0,
+        )
         forced = s.exec(select(StageTransition).where(StageTransition.kind == "force")).one()
     assert (forced.to_stage, forced.reason) == ("selected", "Nawa Cita priority")
 
@@ -112,7 +153,18 @@ def test_review_and_quick_win_guards_cannot_be_forced(cohort):
     move(BANDUNG, "selected")
     move(BANDUNG, "drafting")
     with session_scope() as s, pytest.raises(GuardFailed, match="review_quorum_approved cannot be forced"):
-        change_stage(s, StageChange(BANDUNG, Stage.masterplan_completed, "ani", "urgent", "2017", force=True), now=T0)
+        change_stage(
+            s,
+            StageChange(
+                region_code=BANDUNG,
+                to=Stage.masterplan_completed,
+                actor="ani",
+                reason="urgent",
+                cohort="2017",
+                force=True,
+            ),
+            now=T0,
+        )
 
 
 def test_review_quorum_guard_needs_an_approved_latest_round(cohort):
@@ -174,12 +226,20 @@ def test_naive_time_is_refused(cohort):
 def test_advance_many_is_resumable_and_counts_the_others(cohort):
     codes = phase1_codes()
     with session_scope() as s:
-        out = advance_many(s, cohort="2017", items=[(c, 0) for c in codes[:10]], to=Stage.selected,
-                           actor="ani", reason=None, now=T0)
+        out = advance_many(
+            s, cohort="2017", items=[(c, 0) for c in codes[:10]], to=Stage.selected, actor="ani", reason=None, now=T0
+        )
     assert len(out["applied"]) == 10
     with session_scope() as s:  # a re-run with the stale plan: nothing doubles
-        out = advance_many(s, cohort="2017", items=[(c, 0) for c in codes], to=Stage.selected,
-                           actor="ani", reason=None, now=T0 + timedelta(minutes=1))
+        out = advance_many(
+            s,
+            cohort="2017",
+            items=[(c, 0) for c in codes],
+            to=Stage.selected,
+            actor="ani",
+            reason=None,
+            now=T0 + timedelta(minutes=1),
+        )
     assert (len(out["applied"]), len(out["unchanged"]), out["refused"]) == (15, 10, [])
     with session_scope() as s:
         assert len(s.exec(select(StageTransition)).all()) == 25

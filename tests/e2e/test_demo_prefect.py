@@ -1,0 +1,140 @@
+"""`smartcity demo --ui` on its Prefect path, small (--regions 2): the story plays through the served registry,
+and the UI it leaves reads like the program's office, as a person sees it in Chromium. SIGTERM stops it all."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from smartcity.deployments.runtime.registry import REGISTRY
+from tests.browser import run_chromium
+from tests.clirun import cli_env
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for_line(path, pattern: str, proc: subprocess.Popen, timeout: float) -> re.Match:
+    """The first match of `pattern` in the growing output file; fails if the demo exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, path.read_text())
+        if found:
+            return found
+        assert proc.poll() is None, f"the demo exited with {proc.returncode}: {path.read_text()[-3000:]}"
+        time.sleep(1)
+    raise AssertionError(f"no {pattern!r} within {timeout:.0f}s: {path.read_text()[-3000:]}")
+
+
+async def triggered_runs(api: str) -> dict[str, list]:
+    """The runs of each triggered deployment, by deployment name."""
+    async with get_client() as client:
+        return {
+            s.name: await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[s.name]))
+            )
+            for s in REGISTRY
+            if s.trigger_event
+        }
+
+
+async def deployment_names() -> set[str]:
+    async with get_client() as client:
+        return {d.name for d in await client.read_deployments()}
+
+
+async def board_artifact_id() -> str:
+    async with get_client() as client:
+        r = await client._client.post(
+            "/artifacts/filter",
+            json={"artifacts": {"key": {"any_": ["program-board"]}}, "sort": "CREATED_DESC", "limit": 1},
+        )
+        r.raise_for_status()
+        return r.json()[0]["id"]
+
+
+def page_text(chromium: str, url: str, shot) -> str:
+    """The page's visible text (tags stripped), after a screenshot of it."""
+    assert run_chromium(chromium, f"--screenshot={shot}", url, budget_ms=40000).returncode == 0
+    dom = run_chromium(chromium, "--dump-dom", "--window-size=1400,2400", url, budget_ms=40000).stdout
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", dom, flags=re.S)))
+
+
+def test_small_prefect_demo_leaves_an_office_in_the_ui(tmp_path, chromium):
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smartcity.deployments.cli.entry",
+                "demo",
+                "--regions",
+                "2",
+                "--ui",
+                "--home",
+                str(tmp_path / "demo"),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=cli_env("sqlite:///unused.db"),
+            cwd=ROOT,
+        )
+    try:
+        wait_for_line(out, r"Event Feed .*", proc, timeout=400)
+        text = out.read_text()
+        assert "stage counts: quick_win_delivered=2" in text
+        assert re.search(r"Prefect: \d+ flow runs, 0 with a generated name", text), text[-2000:]
+        ui = re.search(r"Deployments \(Run buttons.*?(http://127\.0\.0\.1:\d+)/deployments", text).group(1)
+        # The demo's server, for this block only: the process-wide settings stay as they were for later tests.
+        with temporary_settings({PREFECT_API_URL: f"{ui}/api"}):
+            runs = asyncio.run(triggered_runs(f"{ui}/api"))
+            names = asyncio.run(deployment_names())
+            board_id = asyncio.run(board_artifact_id())
+        codes = sorted(re.findall(r"^  (\d{4})  .* quick_win_delivered$", text, flags=re.M))
+        assert len(codes) == 2
+        # every chained step was started by its trigger: one run per region (or per round, or the cohort)
+        assert sorted(r.name for r in runs["drafting-setup"]) == [f"drafting-setup-{c}" for c in codes]
+        assert sorted(r.name for r in runs["close-region-file"]) == [f"close-region-file-{c}" for c in codes]
+        assert len(runs["quick-win-tracking"]) == 2 and len(runs["review-round"]) >= 2
+        assert [r.name for r in runs["cohort-report"]] == ["cohort-report-2017"]
+        assert all(r.state.is_completed() for rs in runs.values() for r in rs)
+
+        deployments = page_text(chromium, f"{ui}/deployments", tmp_path / "deployments.png")
+        shown = [s.name for s in REGISTRY if s.name in deployments]  # the page lists 10 at a time
+        assert len(shown) >= min(10, len(REGISTRY)) and "review-round" in deployments, deployments[-1500:]
+        assert names == {s.name for s in REGISTRY}
+        listing = page_text(chromium, f"{ui}/runs", tmp_path / "runs.png")
+        assert f"close-region-file-{codes[-1]}" in listing or f"close-region-file-{codes[0]}" in listing
+        assert "cohort-report-2017" in listing and "to-quick_win_delivered" in listing
+        board = page_text(chromium, f"{ui}/artifacts/artifact/{board_id}", tmp_path / "board.png")
+        names = re.findall(r"^  \d{4}  (.+?)\s{2,}.* quick_win_delivered$", text, flags=re.M)
+        assert names and all(name in board for name in names), board[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0, out.read_text()[-2000:]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{ui}/api/health", timeout=2)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--regions", "1"), ("--regions", "26"), ("--regions", "3", "--registry", "/work/shared/data/regions_2018.csv")],
+)
+def test_bad_regions_option_is_refused_before_anything_starts(tmp_path, args):
+    from tests.clirun import smartcity
+
+    done = smartcity("demo", "--no-prefect", "--home", str(tmp_path / "demo"), *args, db_url="sqlite:///unused.db")
+    assert done.code == 2 and done.err.count("\n") == 1 and "--regions" in done.err, done.err
+    assert not (tmp_path / "demo").exists()
