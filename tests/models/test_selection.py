@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pytest
@@ -327,7 +326,8 @@ def test_default_policy_replays_the_2017_phase1_cohort() -> None:
     assert result.by_code("9412").equity_rule == "island_floor"  # Kabupaten Mimika: Papua's best
 
 
-def test_scoring_all_514_regions_is_fast() -> None:
+def test_scoring_all_514_regions_selects_the_quota() -> None:
+    # Its speed is measured in benchmarks/selection.py (ratio against a baseline), not asserted here.
     with open(SHARED_DATA / "regions_2018.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     pol = SelectionPolicy.from_toml(DEFAULT_POLICY_PATH)
@@ -342,11 +342,8 @@ def test_scoring_all_514_regions_is_fast() -> None:
         )
         for i, row in enumerate(rows)
     ]
-    start = time.perf_counter()
     result = score(regions, pol)
-    elapsed = time.perf_counter() - start
     assert len(result.regions) == 514 and len(result.selected_codes) == 25
-    assert elapsed < 0.1
 
 
 # ------------------------------------------------------------------------------------- properties

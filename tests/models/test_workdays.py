@@ -102,13 +102,13 @@ def test_format_rejects_naive():
         format_local(datetime(2017, 9, 1, 1), "Asia/Jakarta")
 
 
-def test_fast_enough_for_a_sweep():
-    import time
-
-    t0 = time.perf_counter()
-    for i in range(20_000):
-        add_working_days(date(2017, 1, 1) + timedelta(days=i % 700), 120)
-    assert time.perf_counter() - t0 < 2.0
+def test_many_calls_agree_with_each_other():
+    """The sweep calls this thousands of times (its speed is in benchmarks/deadline_sweep.py): a later start never
+    gives an earlier result, and the result is always a working day."""
+    starts = [date(2017, 1, 1) + timedelta(days=i) for i in range(700)]
+    results = [add_working_days(d, 120) for d in starts]
+    assert all(a <= b for a, b in zip(results, results[1:], strict=False))
+    assert all(is_working_day(r) for r in results)
 
 
 def test_announcements_wait_for_office_hours():
