@@ -129,15 +129,7 @@ def _serve_against(port: int, server: subprocess.Popen) -> int:
 
 def _stop(proc: subprocess.Popen) -> None:
     """Stop the server's whole process group: SIGTERM, then SIGKILL after 20 s."""
-    # A repeated SIGTERM must not cut the stop short, whoever owns its handler by now (Prefect's runner may).
-    with _stop_signals_ignored():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-    print("stopped the Prefect server", file=sys.stderr)
+    stop_group(proc, "the Prefect server")
 
 
 @contextmanager
@@ -172,7 +164,8 @@ def drain_prefect_clients(timeout: float = 10) -> None:
 
 def stop_group(proc: subprocess.Popen, what: str) -> None:
     """Stop a child started in its own session (`what`, e.g. "the serve loop") with its whole process group:
-    SIGTERM, then SIGKILL after 20 s; as `_stop`, which says "the Prefect server"."""
+    SIGTERM, then SIGKILL after 20 s."""
+    # A repeated SIGTERM must not cut the stop short, whoever owns its handler by now (Prefect's runner may).
     with _stop_signals_ignored():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
