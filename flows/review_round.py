@@ -24,7 +24,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import Field, ValidationError, create_model
 
-from smartcity.models.infra.db import session_scope
+from smartcity.models.infra.db import row_id, session_scope
 from smartcity.models.reviews.ops import RUBRIC, find_round
 from smartcity.models.vocabulary import Decision
 from smartcity.tasks.events import publish_events
@@ -81,8 +81,8 @@ async def review_round(
     """Wait for each missing review until the round closes (quorum) or the review window ends."""
     logger = get_run_logger()
     with session_scope() as session:
-        round_id = find_round(session, region_code, round_no).id
-    info = read_round(round_id)  # type: ignore[arg-type]
+        round_id = row_id(find_round(session, region_code, round_no))
+    info = read_round(round_id)
     await tag_region_run(region_code, stage="drafting", extra=(f"round:{info['round_no']}",))
     await publish_pending_board()
     context = FlowRunContext.get()
@@ -106,14 +106,14 @@ async def review_round(
         form = await _wait_for_form(_form_for(info), key, remaining, poll_seconds, suspend)
         tries += 1
         if form is not None:
-            outcome = record_ui_review(round_id, form.model_dump())  # type: ignore[arg-type]
+            outcome = record_ui_review(round_id, form.model_dump())
             if outcome["status"] == "refused":
                 logger.warning("review not recorded: %s", outcome["error"])
             else:
                 tries = 0
             await publish_events()
         await publish_pending_board()
-        info = read_round(round_id)  # type: ignore[arg-type]
+        info = read_round(round_id)
     logger.info("region %s round %s is %s: %s", region_code, info["round_no"], info["status"], info["summary"])
     return info
 

@@ -336,13 +336,15 @@ def events_flush() -> None:
 @events_app.command("pending")
 def events_pending(as_json: JsonOpt = False) -> None:
     """How many events wait in the outbox."""
-    from sqlmodel import func, select
+    from sqlmodel import col, func, select
 
     from smartcity.models.core.tables import EventOutbox
     from smartcity.models.infra.db import session_scope
 
     with session_scope() as session:
-        n = session.exec(select(func.count()).select_from(EventOutbox).where(EventOutbox.published_at.is_(None))).one()  # type: ignore[union-attr]
+        n = session.exec(
+            select(func.count()).select_from(EventOutbox).where(col(EventOutbox.published_at).is_(None))
+        ).one()
     emit({"pending": n}, as_json, f"{n} event(s) waiting to be published")
 
 

@@ -222,7 +222,7 @@ def masked_url(url: str) -> str:
 
 def take_anchor(session: Any, *, now: datetime, database: str) -> Anchor:
     """The heads of every chain as of `now`; refused when a chain is already broken (it would anchor the damage)."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from smartcity.models.core.errors import DomainRefused
     from smartcity.models.core.tables import AuditRecord
@@ -236,7 +236,7 @@ def take_anchor(session: Any, *, now: datetime, database: str) -> Anchor:
         for enr, code, cohort in _enrollments(session)
         if enr.id in last
     }
-    head = session.exec(select(AuditRecord).order_by(AuditRecord.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    head = session.exec(select(AuditRecord).order_by(col(AuditRecord.id).desc()).limit(1)).first()
     return Anchor(
         taken_at=now,
         database=database,
@@ -247,7 +247,7 @@ def take_anchor(session: Any, *, now: datetime, database: str) -> Anchor:
 
 def check_anchor(session: Any, anchor: Anchor) -> str | None:
     """The first anchored head the database no longer holds, else None (chains may have grown since)."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from smartcity.models.core.tables import AuditRecord, StageTransition
 
@@ -272,7 +272,7 @@ def check_anchor(session: Any, anchor: Anchor) -> str | None:
     if anchor.audit_record:
         row = session.get(AuditRecord, anchor.audit_record.id)
         if row is None:
-            top = session.exec(select(AuditRecord.id).order_by(AuditRecord.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+            top = session.exec(select(AuditRecord.id).order_by(col(AuditRecord.id).desc()).limit(1)).first()
             return (
                 f"audit_record id {anchor.audit_record.id} anchored on {when} is missing "
                 f"(the chain now ends at id {top or 0}: its tail was cut)"
