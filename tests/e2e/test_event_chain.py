@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName, FlowRunFilter
 from sqlmodel import select
 
+from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import EventOutbox, StageTransition
-from smartcity.models.core.transitions import find_enrollment
+from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
 from smartcity.models.infra.db import session_scope
 from tests.clirun import smartcity, spawn
 from tests.helpers import cohort_with, load_registry
@@ -130,3 +131,34 @@ def test_drafting_setup_twice_for_one_event_is_one_effect(sqlite_url, prefect_ap
     with session_scope() as s:
         rows = s.exec(select(StageTransition).where(StageTransition.to_stage == "drafting")).all()
     assert len(rows) == 1 and rows[0].occurred_at.isoformat() == "2017-05-10T01:00:00+00:00"
+
+
+def test_a_late_selected_event_never_reopens_a_completed_masterplan(sqlite_url, prefect_api):
+    """A selected event published long after the region moved on (seen on a loaded machine: the outbox was
+    flushed after the masterplan was approved) must not take the revise edge masterplan_completed -> drafting."""
+    from smartcity.flows.drafting_setup import drafting_setup
+    from smartcity.models.reviews.tables import MasterplanRound
+
+    load_registry()
+    cohort_with(["3273"], quota=1)
+    for stage in ("selected", "drafting"):
+        assert smartcity("region", "advance", "3273", "--to", stage, "--actor", "ani", db_url=sqlite_url).code == 0
+    with session_scope() as s:
+        s.add(
+            MasterplanRound(
+                enrollment_id=find_enrollment(s, "3273").id,
+                round_no=1,
+                status="approved",
+                submitted_at=datetime(2017, 10, 1, tzinfo=UTC),
+            )
+        )
+    with session_scope() as s:
+        change_stage(
+            s,
+            StageChange(region_code="3273", to=Stage.masterplan_completed, actor="ani"),
+            now=datetime(2017, 11, 1, tzinfo=UTC),
+        )
+    late = asyncio.run(drafting_setup("3273", event_id="e-late", at="2017-05-10T01:00:00+00:00"))
+    assert late["status"] == "unchanged", late
+    with session_scope() as s:
+        assert find_enrollment(s, "3273").stage == "masterplan_completed"
