@@ -32,6 +32,8 @@ FULL = {
     "dispatch": 1_000,
     "selection_runs": 15,
     "cli_runs": 5,
+    "definition_regions": 100,
+    "definition_rounds": 3,
 }
 QUICK = {
     "stage_sizes": (5, 25),
@@ -42,9 +44,11 @@ QUICK = {
     "dispatch": 100,
     "selection_runs": 5,
     "cli_runs": 2,
+    "definition_regions": 10,
+    "definition_rounds": 1,
 }
 SERVER_FIGURES = ("stage_change", "flow_run_overhead")
-LOCAL_FIGURES = ("selection", "cli_start", "dispatch", "deadline_sweep", "test_suite")
+LOCAL_FIGURES = ("selection", "cli_start", "dispatch", "deadline_sweep", "program_definition", "test_suite")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -98,7 +102,7 @@ def server_figures(ws: Workspace, sizes: dict, wanted: set[str], home: Path) -> 
 
 def local_figures(ws: Workspace, sizes: dict, wanted: set[str], args: argparse.Namespace) -> dict:
     """Figures that need no Prefect server (run after it stopped, so its background work adds no noise)."""
-    from benchmarks import cli_start, deadline_sweep, dispatch, selection, suite_time
+    from benchmarks import cli_start, deadline_sweep, dispatch, program_definition, selection, suite_time
 
     plan = {
         "selection": ("< 0.1 s", lambda: selection.run(runs=sizes["selection_runs"])),
@@ -107,6 +111,10 @@ def local_figures(ws: Workspace, sizes: dict, wanted: set[str], args: argparse.N
         "deadline_sweep": (
             "< 1 s, ratio < 2",
             lambda: deadline_sweep.run(ws, sizes["sweep_sizes"], sizes["sweep_due"]),
+        ),
+        "program_definition": (
+            "load < 50 ms; change ratio <= 1.1",
+            lambda: program_definition.run(ws, n=sizes["definition_regions"], rounds=sizes["definition_rounds"]),
         ),
         "test_suite": (
             "< 300 s",

@@ -12,12 +12,13 @@ from prefect import flow
 from prefect.states import Cancelled, State
 from sqlmodel import col, func, select
 
+from smartcity.flows.advance_stage import StageName
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.program import Batch, advance_cohort_in_batches, get_cohort, plan_advance
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import StageTransition
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import get_settings
+from smartcity.models.programs.store import program_named
 from smartcity.tasks.artifacts import publish_program_artifacts
 from smartcity.tasks.events import publish_events
 from smartcity.tasks.runs import add_run_tags, current_flow_run_id
@@ -27,7 +28,7 @@ from smartcity.tasks.stage import advance_batch, instant
 @flow(name="advance-cohort", flow_run_name="advance-cohort-{cohort}-to-{to}")
 async def advance_cohort(
     cohort: str,
-    to: Stage,
+    to: StageName,
     actor: str,
     reason: str | None = None,
     batch_size: int | None = None,
@@ -40,10 +41,10 @@ async def advance_cohort(
     work pool's workers (scale-out); otherwise batches are tasks of this run. `at` is the business
     time of the changes (default now), for simulated clocks.
     """
-    to = Stage(to)
     try:
         with session_scope() as session:
             get_cohort(session, cohort)
+            to = program_named(session, cohort).parse_stage(to)
     except BadInput as exc:  # a typo in the UI form: nothing to do, so not a red (Failed) run
         return Cancelled(message=str(exc))
     await add_run_tags([f"cohort:{cohort}", f"stage:{to}"])
@@ -65,7 +66,7 @@ async def advance_cohort(
     return summary
 
 
-async def _fan_out(cohort: str, to: Stage, actor: str, reason: str | None, size: int) -> dict:
+async def _fan_out(cohort: str, to: str, actor: str, reason: str | None, size: int) -> dict:
     """One `advance-batch` deployment run per batch, awaited together; outcome read back from the DB."""
     import asyncio
 
@@ -83,7 +84,7 @@ async def _fan_out(cohort: str, to: Stage, actor: str, reason: str | None, size:
             parameters={
                 "cohort": cohort,
                 "items": [list(it) for it in items[start : start + size]],
-                "to": to.value,
+                "to": to,
                 "actor": actor,
                 "reason": reason,
             },

@@ -15,7 +15,6 @@ from prefect.states import Cancelled, Failed, State
 from pydantic import Field
 
 from smartcity.models.core.events import slug
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange
 from smartcity.tasks.events import publish_outbox
 from smartcity.tasks.runs import add_run_tags, current_flow_run_id, region_facts, region_tags
@@ -23,6 +22,9 @@ from smartcity.tasks.stage import apply_stage_change
 
 #: A region's BPS code in the run form: the schema refuses a malformed code before any run is created.
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{4}$", description="BPS code of the region, 4 digits (3273)")]
+#: A stage of the region's program. Programs are data, so the form takes the name (checked by the run against
+#: the cohort's definition) instead of a fixed list.
+StageName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 
 def run_labels(change: StageChange) -> tuple[str, list[str]]:
@@ -37,7 +39,7 @@ def run_labels(change: StageChange) -> tuple[str, list[str]]:
 @flow(name="advance-stage", log_prints=False)
 async def advance_stage(
     region_code: RegionCode,
-    to: Stage,
+    to: StageName,
     actor: str,
     reason: str | None = None,
     cohort: str | None = None,
@@ -46,10 +48,15 @@ async def advance_stage(
     force: bool = False,
     at: datetime | None = None,
 ) -> dict | State:
-    """Apply one stage change as of `at` (default now), label the run, and publish its event."""
+    """Apply one stage change as of `at` (default now), label the run, and publish its event.
+
+    Args:
+        to: the stage to move to, as the cohort's program names it (default program: selected, drafting,
+            masterplan_completed, quick_win_delivered, not_selected, withdrawn; nominated to reconsider)
+    """
     change = StageChange(
         region_code=region_code,
-        to=Stage(to),
+        to=to,
         actor=actor,
         reason=reason,
         cohort=cohort,

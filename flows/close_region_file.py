@@ -1,6 +1,7 @@
-"""close-region-file: a region that delivered its quick win gets its file closed, once.
+"""close-region-file: a region at the end of its program's main line gets its file closed, once.
 
-Triggered by: the `smartcity.region.quick_win_delivered` event. The closing record is a markdown
+Triggered by: a `smartcity.region.*` event labelled `smartcity.follow-up: close-region-file` (default program:
+entering quick_win_delivered). The closing record is a markdown
 artifact with the region's full history (key `region-file-<code>`), written only the first time.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import acreate_markdown_artifact
 
-from smartcity.models.core.program import close_file, history
+from smartcity.models.core.program import close_file, completed_stage, history
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reports.render import region_file_markdown
 from smartcity.tasks.events import publish_events
@@ -20,7 +21,9 @@ from smartcity.tasks.stage import instant
 @flow(name="close-region-file", flow_run_name="close-region-file-{region_code}")
 async def close_region_file(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
     """Close the file and publish its history, unless it is already closed."""
-    await tag_region_run(region_code, stage="quick_win_delivered")
+    with session_scope() as session:
+        stage = completed_stage(session, region_code)  # where its program closes files (quick_win_delivered)
+    await tag_region_run(region_code, stage=stage)
     with session_scope() as session:
         first = close_file(session, region_code, cohort=None, at=instant(at))
         rows = history(session, region_code)

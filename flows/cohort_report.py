@@ -1,5 +1,6 @@
 """cohort-report: build the report of a cohort (or the whole program), write its HTML page to the data
-directory, and publish its numbers as Prefect artifacts (program board, cohort table, progress bar).
+directory, and publish its numbers as Prefect artifacts (program board, cohort table, progress bar, and the
+implementation evaluation of each scored year, `evaluation-<year>`).
 
 Triggered by: a coordinator's "Run" of the `cohort-report` deployment in the Prefect UI, its schedule,
 or a stage event; `smartcity report` writes the same report without Prefect.
@@ -13,6 +14,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from smartcity.models.core.events import slug
+from smartcity.models.evaluation.ops import scored_years
+from smartcity.models.infra.db import session_scope
 from smartcity.tasks.artifacts import (
     load_report,
     publish_program_artifacts,
@@ -20,6 +23,7 @@ from smartcity.tasks.artifacts import (
     report_path,
     write_report_file,
 )
+from smartcity.tasks.evaluation import publish_evaluation
 from smartcity.tasks.runs import add_run_tags
 from smartcity.tasks.stage import instant
 
@@ -39,6 +43,9 @@ async def cohort_report(cohort: str | None = None, simulated: bool = False, as_o
     await add_run_tags(["report", f"cohort:{cohort}" if cohort else "program"])
     # The artifacts come from the whole program's report: the board shows every cohort, whichever was asked.
     keys = publish_program_artifacts(when, simulated) if cohort else publish_report_artifacts(report)
+    with session_scope() as session:
+        years = scored_years(session, cohort)
+    keys = [*keys, *(publish_evaluation(year, cohort) for year in years)]  # `evaluation-<year>`, when scored
     return {
         "cohort": cohort,
         "path": path,

@@ -1,11 +1,11 @@
-"""drafting-setup: a selected region starts drafting its masterplan.
+"""drafting-setup: the engine takes the automatic edge the program declares (default: selected -> drafting).
 
-Triggered by: the `smartcity.region.selected` event (deployment trigger, region code from the event).
-Entering drafting opens the masterplan deadline and its bimtek milestones in the same transaction.
-A trigger that fires twice leaves one transition: the event id is the idempotency key, and a region
-already drafting is left unchanged. A trigger that arrives after the region moved on (a selected event published
-late) changes nothing: from masterplan_completed, "to drafting" would be the revise edge, which only a person
-may take. From selected, the change carries the version read here, so a region moved meanwhile is refused.
+Triggered by: a `smartcity.region.*` event whose region resource carries `smartcity.follow-up: drafting-setup`
+(the transition that led into a stage with an automatic edge out of it sets that label), region code and
+stage from the event. Entering drafting opens the masterplan deadline and its bimtek milestones in the same
+transaction. A trigger that fires twice leaves one transition: the event id is the idempotency key, and a
+region already at the target is left unchanged. A trigger that arrives after the region moved on changes
+nothing, and the change carries the version read here, so a region moved meanwhile is refused.
 """
 
 from __future__ import annotations
@@ -13,36 +13,19 @@ from __future__ import annotations
 from prefect import flow
 
 from smartcity.flows.advance_stage import stage_change_run
-from smartcity.models.core.enrollments import find_enrollment
-from smartcity.models.core.stages import Stage
-from smartcity.models.core.transitions import StageChange
+from smartcity.models.core.transitions import automatic_change
 from smartcity.models.infra.db import session_scope
 
 ACTOR = "system:drafting-setup"
 
 
 @flow(name="drafting-setup", flow_run_name="drafting-setup-{region_code}")
-async def drafting_setup(region_code: str, event_id: str | None = None, at: str | None = None) -> dict:
-    """Move the selected region to drafting, once; a region that is past drafting is left as it is."""
+async def drafting_setup(
+    region_code: str, event_id: str | None = None, at: str | None = None, entered: str | None = None
+) -> dict:
+    """Take the automatic edge out of the stage the region entered, once; otherwise change nothing."""
     with session_scope() as session:
-        enrollment = find_enrollment(session, region_code)
-        stage, version = Stage(enrollment.stage), enrollment.version
-    if stage not in (Stage.selected, Stage.drafting):
-        return {
-            "status": "unchanged",
-            "region_code": region_code,
-            "from_stage": stage,
-            "to_stage": stage,
-            "version": version,
-            "note": f"region is {stage}: a late selected event starts nothing",
-        }
-    change = StageChange(
-        region_code=region_code,
-        to=Stage.drafting,
-        actor=ACTOR,
-        reason="selected: drafting starts",
-        # From selected, pin the version read above: a region moved meanwhile is refused, never revised.
-        expected_version=version if stage == Stage.selected else None,
-        idempotency_key=f"drafting-setup:{event_id}" if event_id else None,
-    )
+        change = automatic_change(session, region_code=region_code, entered=entered, event_id=event_id, actor=ACTOR)
+    if isinstance(change, str):
+        return {"status": "unchanged", "region_code": region_code, "note": change}
     return await stage_change_run(change, at=at)

@@ -15,8 +15,8 @@ from prefect.states import Cancelled, State
 from smartcity.models.core.errors import BadInput
 from smartcity.models.core.events import slug
 from smartcity.models.infra.db import session_scope
+from smartcity.models.programs.store import selection_policy
 from smartcity.models.selection.indicators import ILLUSTRATIVE_LABEL, SelectionPlan, plan_selection
-from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, SelectionPolicy
 from smartcity.tasks.events import publish_events
 from smartcity.tasks.runs import add_run_tags, current_flow_run_id
 from smartcity.tasks.stage import apply_stage_change
@@ -58,12 +58,12 @@ async def select_cohort(
     source: str | None = None,
     at: str | None = None,
 ) -> dict | State:
-    """Score with the policy (default: the shipped one), apply each decision, publish events and artifacts.
+    """Score with the policy (default: the cohort's program's), apply each decision, publish events and artifacts.
 
     `at` is the business time of the decisions (ISO instant; default now), for simulated clocks."""
     try:
-        policy = SelectionPolicy.from_toml(policy_path or DEFAULT_POLICY_PATH)
         with session_scope() as session:
+            policy = selection_policy(session, cohort, policy_path)
             plan = plan_selection(session, cohort, policy, year=year, source=source)
     except BadInput as exc:  # a typo in the UI form (unknown cohort, bad policy): nothing done, not a red run
         return Cancelled(message=str(exc))

@@ -12,9 +12,9 @@ from prefect.runtime import flow_run
 from sqlmodel import col, select
 
 from smartcity.models.core.events import slug
-from smartcity.models.core.stages import TERMINAL
 from smartcity.models.core.tables import Cohort, Enrollment, Region
 from smartcity.models.infra.db import session_scope
+from smartcity.models.programs.store import closed_stages
 
 #: The zone whose morning a scheduled sweep or digest serves: a dropdown in the run form, the end of the run's name.
 Zone = Literal["WIB", "WITA", "WIT"]
@@ -102,13 +102,14 @@ def region_facts(region_code: str, cohort: str | None = None) -> RegionFacts | N
     )
     with session_scope() as session:
         rows = session.exec(query).all()
+        closed = set(closed_stages(session))
     if not rows:
         return None
     enrolled = [r for r in rows if r[2] is not None]
     if cohort is not None:
         found = cohort if any(r[2] == cohort for r in enrolled) else None
     else:
-        open_ = [r for r in enrolled if r[3] not in TERMINAL]
+        open_ = [r for r in enrolled if r[3] not in closed]
         found = (open_ or enrolled)[0][2] if enrolled else None
     return RegionFacts(rows[0][0], rows[0][1], found)
 

@@ -10,7 +10,6 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from smartcity.models.core.errors import BadInput, SmartCityError
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, advance_many, change_stage
 from smartcity.models.infra.db import session_scope
 
@@ -47,7 +46,7 @@ def _change(change: StageChange, at: datetime | str | None) -> dict:
 def advance_batch(
     cohort: str,
     items: list[tuple[str, int]],
-    to: Stage,
+    to: str,
     actor: str,
     reason: str | None,
     flow_run_id: str | None,

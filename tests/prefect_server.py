@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -108,6 +109,10 @@ def prefect_server(
         auth = extra_env.get("PREFECT_SERVER_API_AUTH_STRING") if extra_env else None
         headers = {"Authorization": "Basic " + __import__("base64").b64encode(auth.encode()).decode()} if auth else {}
         wait_healthy(api, headers=headers)
+        # The CLI probes /admin/version with a 2 s timeout and falls back to running in-process when it gets no
+        # answer. A fresh server's first answer there can take longer than that on a loaded machine (seen:
+        # 1.8 s), so ask once here, patiently, before any test's CLI does.
+        httpx.get(f"{api}/admin/version", headers=headers, timeout=120).raise_for_status()
         yield api
     finally:
         from smartcity.deployments.runtime.server import drain_prefect_clients
@@ -127,3 +132,71 @@ def point_prefect_at(api: str) -> None:
     from prefect.context import refresh_global_settings_context
 
     refresh_global_settings_context()
+
+
+@contextmanager
+def served(db_url: str, api: str, log: Path) -> Iterator[Callable[[], None]]:
+    """`smartcity serve` against `api` with the runner polling every second, once every deployment of the
+    registry is registered and its triggers are loaded; yields a `stop()` that a test may call early.
+
+    Stopping also deletes the deployments and the triggers they own. The session's server outlives the test:
+    without this, the next test on it would meet this one's triggers (every later stage event starting runs
+    of a deployment nobody serves) and its leftover scheduled runs (taken by the next `serve`, against the next
+    test's database).
+    """
+    from smartcity.deployments.runtime.registry import REGISTRY
+    from tests.clirun import cli_env
+
+    env = cli_env(db_url, PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    if "PREFECT_HOME" in os.environ:
+        env["PREFECT_HOME"] = os.environ["PREFECT_HOME"]  # the session's temp home, not ~/.prefect
+    with log.open("w") as out:  # a file, not a pipe: nobody reads serve's log while it runs, and a full pipe blocks
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smartcity.deployments.cli.entry", "serve"],
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
+        asyncio.run(_forget_deployments())
+
+    try:
+        expected, deadline = {s.name for s in REGISTRY}, time.monotonic() + 120
+        while not expected <= asyncio.run(_deployment_names()):
+            assert proc.poll() is None, f"serve exited: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"serve did not register {expected}: {log.read_text()[-2000:]}"
+            time.sleep(0.5)
+        time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
+        yield stop
+    finally:
+        stop()
+
+
+async def _deployment_names() -> set[str]:
+    from prefect import get_client
+
+    async with get_client() as client:
+        return {d.name for d in await client.read_deployments()}
+
+
+async def _forget_deployments() -> None:
+    """Delete every deployment on the server with the automations it owns (its triggers)."""
+    from prefect import get_client
+
+    async with get_client() as client:
+        for deployment in await client.read_deployments():
+            await client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
+            await client.delete_deployment(deployment.id)

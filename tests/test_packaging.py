@@ -48,7 +48,8 @@ def test_the_wheel_installs_exactly_one_top_level_package(tmp_path):
     assert tops == {"smartcity"}
     # The data the code opens by path travels with it.
     for needed in (
-        "smartcity/models/policies/deadlines_default.toml",
+        "smartcity/models/policies/selection_default.toml",
+        "smartcity/models/programs/default.toml",
         "smartcity/models/data/phase1_2017.csv",
         "smartcity/models/migrations/env.py",
         "smartcity/flows/advance_stage.py",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -30,9 +30,6 @@ from smartcity.deployments.cli.common import (
 )
 from smartcity.deployments.cli.exports import REGION_COLUMNS, FormatOpt, export_format, write_export
 from smartcity.models.core.errors import BadInput, SmartCityError
-
-if TYPE_CHECKING:
-    from smartcity.models.core.stages import Stage
 
 regions_app = group("regions", "The region registry.")
 cohort_app = group("cohort", "Cohorts: create, nominate, advance, select.")
@@ -135,14 +132,22 @@ def cohort_create(
     year: Annotated[int, typer.Option()],
     quota: Annotated[int, typer.Option()],
     actor: UserActorOpt = None,
+    program: Annotated[
+        str, typer.Option(help="the program it runs: a shipped name (default, smartcity-2018) or a definition file")
+    ] = "default",
 ) -> None:
-    """Create a cohort with a year and a quota (audited)."""
+    """Create a cohort with a year, a quota and the program it runs (audited)."""
     from smartcity.models.core.program import create_cohort
     from smartcity.models.infra.db import session_scope
 
     with session_scope() as session:
-        create_cohort(session, name=name, year=year, quota=quota, now=utcnow(), actor=actor_or_user(actor))
-    typer.echo(f"cohort {name} created (year {year}, quota {quota})")
+        cohort = create_cohort(
+            session, name=name, year=year, quota=quota, now=utcnow(), actor=actor_or_user(actor), program=program
+        )
+        from smartcity.models.programs.store import program_of_cohort
+
+        running = program_of_cohort(session, cohort.id or 0).name
+    typer.echo(f"cohort {name} created (year {year}, quota {quota}, program {running})")
 
 
 @cohort_app.command("nominate")
@@ -189,9 +194,9 @@ def cohort_advance(
     """Advance every eligible region of a cohort one stage, as one flow run."""
     from smartcity.deployments.runtime import runner
 
-    stage = _stage(to)
+    stage = _stage(to, cohort=name)
     _require_actor(actor)
-    _require_reason_for(stage, reason)
+    _require_reason_for(stage, reason, cohort=name)
     summary = runner.advance_cohort(cohort=name, to=stage, actor=actor, reason=reason)
     text = (
         f"cohort {name} -> {stage}: {summary['applied']} advanced, {summary['unchanged']} unchanged, "
@@ -217,11 +222,11 @@ def region_advance(
     from smartcity.deployments.runtime import runner
     from smartcity.models.core.transitions import StageChange
 
-    stage = _stage(to)
+    code = region_code(code)
+    stage = _stage(to, cohort=cohort, region=code)
     _require_actor(actor)
     if force and not (reason or "").strip():
         raise BadInput("--force needs --reason, recorded in the region's history")
-    code = region_code(code)
     result = runner.advance_region(
         StageChange(
             region_code=code,
@@ -249,14 +254,17 @@ def region_reconsider(
 ) -> None:
     """Reopen a not_selected decision (made on partial data, say): the region is nominated again."""
     from smartcity.deployments.runtime import runner
-    from smartcity.models.core.stages import Stage
     from smartcity.models.core.transitions import StageChange
+    from smartcity.models.infra.db import session_scope
+    from smartcity.models.programs.lookup import reconsider_target
 
     _require_actor(actor)
     if not reason.strip():
         raise BadInput("--reason must say why the decision is reopened (it is recorded in the history)")
+    with session_scope() as session:
+        back = reconsider_target(session, code.strip(), cohort)
     result = runner.advance_region(
-        StageChange(region_code=code.strip(), to=Stage.nominated, actor=actor, reason=reason.strip(), cohort=cohort)
+        StageChange(region_code=code.strip(), to=back, actor=actor, reason=reason.strip(), cohort=cohort)
     )
     emit(
         result,
@@ -388,13 +396,13 @@ def up(port: int = 4200) -> None:
     raise typer.Exit(run_up(port))
 
 
-def _stage(value: str) -> Stage:
-    from smartcity.models.core.stages import parse_stage
+def _stage(value: str, *, cohort: str | None = None, region: str | None = None) -> str:
+    """The stage typed, checked against the program of the cohort (or region) before any run is created."""
+    from smartcity.models.infra.db import session_scope
+    from smartcity.models.programs.lookup import parse_stage_for
 
-    try:
-        return parse_stage(value)
-    except ValueError as exc:
-        raise BadInput(str(exc)) from None
+    with session_scope() as session:
+        return parse_stage_for(session, value, cohort=cohort, region_code=region)
 
 
 def _require_actor(actor: str) -> None:
@@ -402,11 +410,13 @@ def _require_actor(actor: str) -> None:
         raise BadInput("--actor must name who makes the change")
 
 
-def _require_reason_for(stage: Stage, reason: str | None) -> None:
+def _require_reason_for(stage: str, reason: str | None, *, cohort: str) -> None:
     """A move into `stage` that always needs a reason (withdrawn) is bad usage without --reason."""
-    from smartcity.models.core.stages import EDGES
+    from smartcity.models.infra.db import session_scope
+    from smartcity.models.programs.store import program_named
 
-    into = [e for e in EDGES if e.target == stage]
+    with session_scope() as session:
+        into = [e for e in program_named(session, cohort).edge_list if e.target == stage]
     if into and all(e.needs_reason for e in into) and not (reason or "").strip():
         raise BadInput(f"--to {stage} needs --reason, recorded in each region's history")
 
@@ -416,14 +426,18 @@ def _require_reason_for(stage: Stage, reason: str | None) -> None:
 from smartcity.deployments.cli import (  # noqa: E402
     audit,  # noqa: F401
     deadlines,  # noqa: F401
+    evaluation,  # noqa: F401
+    programs,  # noqa: F401
     quickwins,  # noqa: F401
     reconcile,  # noqa: F401
     reports,  # noqa: F401
     reviews,  # noqa: F401
     selection,  # noqa: F401
 )
+from smartcity.deployments.cli.calendar import calendar_app  # noqa: E402
 from smartcity.deployments.demo.command import demo  # noqa: E402  (the demo package does not import the CLI)
 
+cohort_app.add_typer(calendar_app, name="calendar")
 app.command("demo")(demo)
 
 

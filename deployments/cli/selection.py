@@ -49,10 +49,13 @@ def indicators_import(file: Path, as_json: JsonOpt = False) -> None:
     emit({**counts, "rows": len(rows), "sources": sources, "illustrative": illustrative}, as_json, text_out)
 
 
-def _policy(path: Path | None):
-    from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, SelectionPolicy
+def _policy(path: Path | None, cohort: str):
+    """The policy file given, else the cohort's program's own policy."""
+    from smartcity.models.infra.db import session_scope
+    from smartcity.models.programs.store import selection_policy
 
-    return SelectionPolicy.from_toml(path or DEFAULT_POLICY_PATH)
+    with session_scope() as session:
+        return selection_policy(session, cohort, path)
 
 
 def ranking_text(summary: dict[str, Any]) -> str:
@@ -82,7 +85,9 @@ def ranking_text(summary: dict[str, Any]) -> str:
 @cohort_app.command("select")
 def cohort_select(
     name: str,
-    policy: Annotated[Path | None, typer.Option("--policy", help="selection policy TOML (default: shipped)")] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="selection policy TOML (default: the cohort's program's)")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the ranking, change nothing")] = False,
     actor: Annotated[str | None, typer.Option("--actor", help="who applies the selection")] = None,
     year: YearOpt = None,
@@ -93,7 +98,7 @@ def cohort_select(
     from smartcity.models.infra.db import session_scope
     from smartcity.models.selection.indicators import plan_selection
 
-    pol = _policy(policy)  # an invalid file stops here: one line, exit 2, nothing touched
+    pol = _policy(policy, name)  # an invalid file stops here: one line, exit 2, nothing touched
     with session_scope() as session:
         plan = plan_selection(session, name, pol, year=year, source=source)
     if dry_run:
@@ -141,7 +146,7 @@ def _apply(name: str, policy_path: str | None, actor: str, year: int | None, sou
 
         with session_scope() as session:
             plan = plan_selection(
-                session, name, _policy(Path(policy_path) if policy_path else None), year=year, source=source
+                session, name, _policy(Path(policy_path) if policy_path else None, name), year=year, source=source
             )
             return apply_selection(session, plan, actor, now=datetime.now(UTC))
 
@@ -157,7 +162,9 @@ def _apply(name: str, policy_path: str | None, actor: str, year: int | None, sou
 def cohort_whatif(
     name: str,
     policy: Annotated[Path, typer.Option("--policy", help="the policy to try")],
-    against: Annotated[Path | None, typer.Option("--against", help="baseline policy (default: shipped)")] = None,
+    against: Annotated[
+        Path | None, typer.Option("--against", help="baseline policy (default: the cohort's program's)")
+    ] = None,
     year: YearOpt = None,
     source: SourceOpt = None,
     as_json: JsonOpt = False,
@@ -168,7 +175,7 @@ def cohort_whatif(
     from smartcity.models.selection.indicators import nominee_pool
     from smartcity.models.selection.scoring import whatif
 
-    base, trial = _policy(against), _policy(policy)
+    base, trial = _policy(against, name), _policy(policy, name)
     with session_scope() as session:
         pool = nominee_pool(session, name, year, source)
         quota = get_cohort(session, name).quota

@@ -26,6 +26,12 @@ def demo(
         "--served",
         help="play the story through the served deployment registry and its triggers (implied by --ui; slower)",
     ),
+    replay_record: bool = typer.Option(
+        False,
+        "--replay-record",
+        help="replay 2017-2019 from the public record (--data) on its real calendar dates; domain only",
+    ),
+    data: Path = typer.Option(Path("../shared/data"), "--data", help="the public record's folder (--replay-record)"),
 ) -> None:
     """Replay phase 1 (2017) end to end on a simulated clock; prints the final board and the report path."""
     from smartcity.deployments.runtime.server import stop_on_signals
@@ -34,8 +40,30 @@ def demo(
         _bad_input(f"--regions must be 2..{PHASE1_REGIONS} (the first N phase-1 regions), got {regions}")
     if regions is not None and registry is not None:
         _bad_input("--regions takes the first N phase-1 regions; it cannot be combined with --registry")
+    if replay_record:
+        if registry is not None or regions is not None or served or ui:
+            _bad_input(
+                "--replay-record replays three cohorts on the domain path: no --registry, --regions, --served, --ui"
+            )
+        if not (data / "program_calendar.csv").is_file():
+            _bad_input(
+                f"--data {data}: no program_calendar.csv (the public record is ../shared/data beside the project)"
+            )
+        _replay_record(data, home)
+        return
     with stop_on_signals():  # SIGTERM and SIGHUP stop the demo's server as Ctrl-C does (it is in its own session)
         _demo(registry, ui, no_prefect, home, regions, served=served or ui)
+
+
+def _replay_record(data: Path, home: Path | None) -> None:
+    """The 2017-2019 record replay on a fresh embedded database, domain only (no Prefect server)."""
+    from smartcity.deployments.demo.replay import replay_record
+
+    home = home or get_settings().data_dir / "demo"
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    _use_database(home / "demo.db")
+    replay_record(data_dir=data.resolve(), out=home, lang="en")
 
 
 def _bad_input(message: str) -> None:
@@ -56,8 +84,8 @@ def _demo(
     from smartcity.deployments.demo.story import Story, final_board, play
 
     serve = served and not no_prefect
-    with Receiver() as rx, _local_prefect(home, enabled=not no_prefect, keep=ui, serve=serve) as api:
-        story = Story(receiver_url=rx.url, flows=api is not None, served=serve)
+    with Receiver() as rx, _local_prefect(home, enabled=not no_prefect, keep=ui, serve=serve) as (api, serve_loop):
+        story = Story(receiver_url=rx.url, flows=api is not None, served=serve, serve_loop=serve_loop)
         result = play(story, registry, home, limit)
         final_board(story, len(rx.messages))
         typer.echo(f"\nHTML report (simulated data): {result['report']}")
@@ -102,15 +130,21 @@ DEMO_SERVER_SETTINGS = {
     "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
     # the Event Feed shows events a second after they arrive, not five
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+    # Runs queue behind the serve loop's process limit by design (a day's chains start together): marking
+    # them Late says nothing, and each mark is one more write for SQLite's single writer.
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    # SQLite has one writer: on a busy machine a write may wait longer than the default 10 s for the lock, and
+    # a request that gives up is a 500 that crashes a run or, three in a row, stops the serve loop's polling.
+    "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
 }
 
 
 @contextmanager
 def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
-    """A fresh local Prefect server for the demo (port 4200 with --ui when free) serving the whole registry,
-    or none."""
+    """A fresh local Prefect server for the demo (port 4200 with --ui when free) serving the whole registry:
+    (its API URL, the serve loop's process); (None, None) without Prefect."""
     if not enabled:
-        yield None
+        yield None, None
         return
     import socket
 
@@ -136,7 +170,6 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
     api = f"http://127.0.0.1:{port}/api"
     try:
         proc = start_server(port, env=env, log=log)
-        wait_healthy(api, proc)
         os.environ.update(
             PREFECT_API_URL=api, PREFECT_HOME=str(home / "prefect"), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL"
         )
@@ -144,11 +177,15 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
 
         refresh_global_settings_context()
         if serve:
-            from smartcity.deployments.demo.serving import start_serving, wait_served
+            from smartcity.deployments.demo.serving import start_serving
 
-            serving = start_serving(dict(os.environ), serve_log)
+            serving = start_serving(dict(os.environ), serve_log)  # it imports the flows while the server starts
+        wait_healthy(api, proc)
+        if serving is not None:
+            from smartcity.deployments.demo.serving import wait_served
+
             wait_served(serving)
-        yield api
+        yield api, serving
     finally:
         drain_prefect_clients()
         if serving is not None:

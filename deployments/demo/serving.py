@@ -10,30 +10,42 @@ Run as `python -m smartcity.deployments.demo.serving`: it serves, with the demo'
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 import time
+from functools import cache
 from typing import IO, Any
 
 #: Runs the serve loop executes at once: each is a Python process, and the machine may have only 2 cores.
 PROCESS_LIMIT = 4
 #: Seconds between the serve loop's polls for scheduled runs (Prefect's default is 10): a chain of triggered
-#: runs pays it once per link, and the simulated clock waits for every chain.
-POLL_SECONDS = "1"
+#: runs pays it once per link, and the simulated clock waits for every chain. `serve(query_seconds=...)` takes a
+#: fraction (PREFECT_RUNNER_POLL_FREQUENCY is whole seconds); a poll is one light read of scheduled runs.
+POLL_SECONDS = 0.5
+
+
+#: The burst window of the demo's coalesced artifact refresh (refresh-board; 10 s on a coordinator's server).
+#: The story compresses a year into minutes, so 10 s windows would start a refresh run after nearly every
+#: simulated day, each one more Python process on 2 cores. The board is still refreshed after every change,
+#: within this window, and the story's last settle waits for the last refresh.
+COALESCE_SECONDS = 30
 
 
 def serve_env(base: dict[str, str]) -> dict[str, str]:
-    """The child's environment: the demo's database and API (in `base`), a fast poll, quiet logs."""
+    """The child's environment: the demo's database and API (in `base`), quiet logs, written as they come (the
+    log is what tells why a serve loop stopped)."""
     return {
         **base,
-        "PREFECT_RUNNER_POLL_FREQUENCY": POLL_SECONDS,
         "PREFECT_RUNNER_PROCESS_LIMIT": str(PROCESS_LIMIT),
         "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
     }
 
 
 def start_serving(env: dict[str, str], log: IO[str]) -> subprocess.Popen:
-    """Start the serve loop as a child in its own session (stopped with `server._stop`)."""
+    """Start the serve loop as a child in its own session (stopped with `server._stop`). It may start before
+    the server answers: it imports the flows meanwhile, then waits for the API."""
     return subprocess.Popen(
         [sys.executable, "-m", "smartcity.deployments.demo.serving"],
         env=serve_env(env),
@@ -50,36 +62,40 @@ def wait_served(proc: subprocess.Popen, timeout: float = 120) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the serve loop exited with code {proc.returncode}")
-        missing = asyncio.run(_missing())
+        missing = asyncio.run(_missing(*_expected()))
         if not missing:
             return
         time.sleep(0.5)
     raise RuntimeError(f"the serve loop did not register {', '.join(missing)} within {timeout:.0f}s")
 
 
-async def _missing() -> list[str]:
-    """Registry deployments, and triggers, the server does not know yet."""
+async def _missing(expected: set[str], triggers: set[str]) -> list[str]:
+    """The deployments, and triggers (automations), that the server does not know yet."""
     from prefect import get_client
-
-    from smartcity.deployments.runtime.registry import REGISTRY
 
     async with get_client() as client:
         deployments = {d.name for d in await client.read_deployments()}
         automations = {a.name for a in await client.read_automations()}
-    missing = [s.name for s in REGISTRY if s.name not in deployments]
-    return missing + [
-        f"trigger of {s.name}"
-        for s in REGISTRY
-        if s.trigger_event and f"{s.name} on {s.trigger_event}" not in automations
-    ]
+    return sorted(expected - deployments) + [f"trigger {t}" for t in sorted(triggers - automations)]
+
+
+@cache
+def _expected() -> tuple[set[str], set[str]]:
+    """The names of the demo's deployments and of their triggers (built outside any event loop: Prefect's
+    `to_deployment` returns a coroutine inside one)."""
+    deployments = demo_deployments()
+    return {d.name for d in deployments}, {t.name for d in deployments for t in d.triggers or []}
 
 
 def demo_deployments() -> list[Any]:
-    """Every registry deployment; the demo's cohort report is labelled simulated, as its data is."""
+    """Every registry deployment; the demo's cohort report is labelled simulated, as its data is, and its
+    artifact refreshes gather bursts of `COALESCE_SECONDS`."""
     from smartcity.deployments.runtime.registry import REGISTRY, to_runner_deployment
 
     deployments = []
     for spec in REGISTRY:
+        if spec.coalesce_seconds:
+            spec = dataclasses.replace(spec, coalesce_seconds=COALESCE_SECONDS)
         deployment = to_runner_deployment(spec)
         if spec.name == "cohort-report":
             deployment.parameters = {**(deployment.parameters or {}), "simulated": True}
@@ -90,8 +106,13 @@ def demo_deployments() -> list[Any]:
 def main() -> None:
     """Serve the registry until stopped (the child's entry point)."""
     from prefect import serve
+    from prefect.settings import get_current_settings
 
-    serve(*demo_deployments(), limit=PROCESS_LIMIT, print_starting_message=False)
+    from smartcity.deployments.runtime.server import wait_healthy
+
+    deployments = demo_deployments()  # the imports overlap the server's start
+    wait_healthy(str(get_current_settings().api.url))
+    serve(*deployments, limit=PROCESS_LIMIT, print_starting_message=False, query_seconds=POLL_SECONDS)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
 from sqlmodel import col, func, select
@@ -55,6 +56,7 @@ class Story:
     receiver_url: str
     flows: bool
     served: bool = False  # the registry is served: chained steps run by their triggers, reviewers use the form
+    serve_loop: Any = None  # the serve loop's process (subprocess.Popen), watched while the story waits
     say: Callable[[str], None] = print
     rng: random.Random = field(default_factory=lambda: random.Random(2017))
     now: datetime = field(default_factory=lambda: wib(START))
@@ -64,35 +66,66 @@ class Story:
     late: str = ""
     revised: str = ""
     last_flow_sweep: str = ""
+    acted: set[str] = field(default_factory=set)  # regions acted on since the last settle ("*": all of them)
+    follow_ups: list[tuple[datetime, Callable[[], None]]] = field(default_factory=list)
 
     def log(self, text: str) -> None:
         """One line of the story, stamped with the simulated date in WIB."""
         self.say(f"  {pendulum.instance(self.now).in_timezone('Asia/Jakarta'):%Y-%m-%d} WIB  {text}")
 
-    def at(self, when: datetime, action: Callable[[], None]) -> None:
-        """Schedule an action on the simulated clock."""
-        heapq.heappush(self.queue, (when, next(self.seq), action))
+    def at(self, when: datetime, action: Callable[[], None], region: str | None = None) -> None:
+        """Schedule an action on the simulated clock; `region` is the one region it acts on (None: any)."""
+        heapq.heappush(self.queue, (when, next(self.seq), region, action))
+
+    def then(self, follow_up: Callable[[], None]) -> None:
+        """Run `follow_up`, as of now, once the runs started so far have settled (it reads what they did)."""
+        self.follow_ups.append((self.now, follow_up))
 
     def run_until(self, end: datetime) -> None:
-        """Play queued actions in time order, sending every reminder that falls due on the way."""
+        """Play queued actions in time order, sending every reminder that falls due on the way.
+
+        On the Prefect path the runs that one simulated day's actions trigger run side by side: the story
+        settles before the clock moves to another day, before a reminder sweep, before a region acts twice
+        in a day and before an action on any region."""
         while self.queue and self.queue[0][0] <= end:
-            when, _, action = heapq.heappop(self.queue)
+            when, _, region, action = self.queue[0]
+            if self.acted and (_day(when) != _day(self.now) or region is None or {region, "*"} & self.acted):
+                self.settle()  # its follow-ups may queue actions: look at the queue again
+                continue
+            heapq.heappop(self.queue)
             self.remind_until(when)
             self.now = max(self.now, when)
             action()
-            self.settle()
+            self.acted.add(region or "*")
+            self.publish()
+        self.settle()
         self.remind_until(end)
         self.now = end
 
+    def publish(self) -> None:
+        """On the Prefect path: publish the outbox now, so the runs it triggers start while the story goes on."""
+        if self.served:
+            from smartcity.deployments.demo.settle import publish
+
+            publish()
+
     def settle(self, final: bool = False) -> None:
-        """On the Prefect path: publish the outbox and wait until every run it triggers has settled."""
+        """On the Prefect path: publish the outbox and wait until every run it triggers has settled. Then the
+        follow-ups, each as of its own time."""
         if self.served:
             from smartcity.deployments.demo.settle import wait_settled
 
-            wait_settled(publish=True, final=final)
+            wait_settled(final=final, serve_loop=self.serve_loop)
+        self.acted.clear()
+        latest = self.now
+        while self.follow_ups:
+            self.now, follow_up = self.follow_ups.pop(0)
+            follow_up()
+        self.now = latest
 
     def remind_until(self, end: datetime) -> None:
-        """Run the deadline sweep at every instant a reminder rung falls due, up to `end`."""
+        """Run the deadline sweep at every instant a reminder rung falls due, up to `end`; the runs in flight
+        settle first, as they may close what falls due."""
         from smartcity.models.deadlines.tables import Deadline
 
         previous = None
@@ -102,11 +135,16 @@ class Story:
                 due = s.exec(soonest).one()
             if due is None or due > end:
                 return
+            if self.acted:
+                self.settle()
+                continue
             if due == previous:
                 raise RuntimeError(f"the sweep at {due} did not move any deadline on")
             previous, self.now = due, max(self.now, due)
             self.sweep(due)
-            self.settle()
+            # A sweep's events start no chained run (only the coalesced board refresh, which the story does not
+            # wait for between moves): published, they leave nothing to settle.
+            self.publish()
 
     def sweep(self, instant: datetime) -> None:
         """One sweep + dispatch; the first sweep of each month runs as a `deadline-sweep` flow run."""
@@ -122,6 +160,11 @@ class Story:
             return await deadline_sweep(instant.isoformat())
 
         run_operation(flow=flow, in_process=lambda: sweep_and_dispatch(instant), use_prefect=as_flow)
+
+
+def _day(instant: datetime) -> object:
+    """The simulated day of an instant (in WIB, as the story tells it)."""
+    return pendulum.instance(instant).in_timezone("Asia/Jakarta").date()
 
 
 def setup(story: Story, registry: Path | None, limit: int | None = None) -> list[str]:
@@ -279,14 +322,16 @@ def start_drafting(story: Story) -> None:
 
 def plan_drafting(story: Story, started: str) -> None:
     """Schedule each bimtek workshop's confirmation and the masterplan submissions, from the open deadlines."""
+    from smartcity.models.core.tables import Enrollment, Region
     from smartcity.models.deadlines.tables import Deadline
 
     with session_scope() as s:
         milestones = s.exec(
             select(Deadline).where(Deadline.status == DeadlineStatus.open, Deadline.kind == DeadlineKind.milestone)
         ).all()
+        codes = dict(s.exec(select(Enrollment.id, Region.bps_code).join(Region)).all())
         for d in milestones:  # each workshop is held, and confirmed, on its due day
-            story.at(d.due_at - timedelta(hours=4), _bimtek_done(story, row_id(d)))
+            story.at(d.due_at - timedelta(hours=4), _bimtek_done(story, row_id(d)), region=codes[d.enrollment_id])
         due = s.exec(select(func.max(Deadline.due_at)).where(Deadline.key == "masterplan")).one()
     story.log(
         f"{started}; masterplans due {pendulum.instance(due).in_timezone('Asia/Jakarta'):%d %b %Y} "
@@ -316,14 +361,15 @@ def plan_masterplans(story: Story, due: datetime) -> None:
     story.late, story.revised = story.rng.sample(regions, 2)
     for code in regions:
         if code == story.late:
-            story.at(due + timedelta(days=10), submit(story, code, "v1", approve=True))
+            story.at(due + timedelta(days=10), submit(story, code, "v1", approve=True), region=code)
         elif code == story.revised:
-            story.at(wib("2017-09-13T10:00"), submit(story, code, "v1", approve=False))
-            story.at(wib("2017-10-16T10:00"), submit(story, code, "v2", approve=True))
+            story.at(wib("2017-09-13T10:00"), submit(story, code, "v1", approve=False), region=code)
+            story.at(wib("2017-10-16T10:00"), submit(story, code, "v2", approve=True), region=code)
         else:
             story.at(
                 wib("2017-09-11T10:00") + timedelta(days=story.rng.randint(0, 38)),
                 submit(story, code, "v1", approve=True),
+                region=code,
             )
     story.log(
         "SIMULATED: the simulation (seed 2017) picks one region to need a revision round and one to "
@@ -349,7 +395,7 @@ def submit(story: Story, code: str, version: str, approve: bool) -> Callable[[],
                 if story.served
                 else review(story, round_id, reviewer, code, approve)
             )
-            story.at(story.now + timedelta(days=5 + 2 * i), answer)
+            story.at(story.now + timedelta(days=5 + 2 * i), answer, region=code)
 
     return action
 
@@ -368,8 +414,7 @@ def review_by_form(story: Story, round_no: int, reviewer_id: int, code: str, app
         decision = Decision.approve if approve else Decision.revise
         form = review_form(reviewer_id, {str(d): n for d, n in _scores(story, approve).items()}, decision, story.now)
         asyncio.run(answer_review_form(code, round_no, form))
-        story.settle()  # the run records the form; the last one closes the round
-        _after_review(story, code, approve)
+        story.then(lambda: _after_review(story, code, approve))  # once the run has recorded the form
 
     return action
 
@@ -412,7 +457,7 @@ def review(story: Story, round_id: int, reviewer_id: int, code: str, approve: bo
 def plan_quick_win(story: Story, code: str) -> None:
     """Register a (simulated) quick win soon after the masterplan, verify it, deliver it."""
     start = story.now
-    story.at(start + timedelta(days=10), _quick_win(story, code))
+    story.at(start + timedelta(days=10), _quick_win(story, code), region=code)
 
 
 def _quick_win(story: Story, code: str) -> Callable[[], None]:
@@ -446,7 +491,9 @@ def _quick_win(story: Story, code: str) -> Callable[[], None]:
             qw_id = row_id(qw)
             add_evidence(s, qw_id, actor=ACTOR, now=story.now, url=f"https://evidence.example/simulated/{code}")
         checklist = dict.fromkeys(DEFAULT_CHECKLIST, True)
-        story.at(story.now + timedelta(days=story.rng.randint(40, 80)), _deliver(story, code, qw_id, checklist))
+        story.at(
+            story.now + timedelta(days=story.rng.randint(40, 80)), _deliver(story, code, qw_id, checklist), region=code
+        )
 
     return action
 

@@ -18,6 +18,9 @@ REGION_FROM_EVENT = {
     "event_id": "{{ event.id | string }}",
     "at": "{{ event.payload.occurred_at }}",
 }
+#: Any stage change: which follow-up it calls for is a label of the region resource, set from the cohort's
+#: program definition (`ProgramDefinition.follow_up`), so the registry needs no list of any program's stages.
+STAGE_ENTERED = "smartcity.region.*"
 
 #: 08:00 in WIB, WITA and WIT: reminder rungs fall due at 08:00 in their region's zone, and three crons hit
 #: each zone's 08:00 exactly with 3 runs a day (an hourly cron would need 24), each named by the zone it serves.
@@ -40,6 +43,9 @@ class Spec:
     trigger_parameters: dict[str, str] = field(default_factory=dict)
     # Several events (trailing wildcards allowed) for one trigger, when `trigger_event` is not enough.
     trigger_events: tuple[str, ...] = ()
+    # The follow-up this deployment is (FollowUp value): its trigger matches region events whose resource
+    # carries `smartcity.follow-up: <name>`.
+    follow_up: str | None = None
     # > 0: one run per burst. The first event schedules a run this many seconds later; the events until then
     # start no other run (Prefect's reactive `within` window), and that run reads all of their changes.
     coalesce_seconds: int = 0
@@ -72,10 +78,12 @@ REGISTRY: tuple[Spec, ...] = (
     Spec(
         "drafting-setup",
         "smartcity.flows.drafting_setup:drafting_setup",
-        "On smartcity.region.selected: start drafting (opens its deadline and milestones).",
+        "When a region enters a stage its program leaves by an automatic edge (default: selected): take that "
+        "edge (selected -> drafting opens the masterplan deadline and the bimtek milestones).",
         ("event-chain",),
-        trigger_event="smartcity.region.selected",
-        trigger_parameters=REGION_FROM_EVENT,
+        trigger_event=STAGE_ENTERED,
+        trigger_parameters={**REGION_FROM_EVENT, "entered": "{{ event.payload.to }}"},
+        follow_up="drafting-setup",
     ),
     Spec(
         "select-cohort",
@@ -117,18 +125,22 @@ REGISTRY: tuple[Spec, ...] = (
     Spec(
         "quick-win-tracking",
         "smartcity.flows.quick_win_tracking:quick_win_tracking",
-        "On smartcity.region.masterplan_completed: tell the PIC when the quick win is due, once.",
+        "When a region enters its program's quick-win stage (default: masterplan_completed): tell the PIC when "
+        "the quick win is due, once.",
         ("event-chain",),
-        trigger_event="smartcity.region.masterplan_completed",
-        trigger_parameters=REGION_FROM_EVENT,
+        trigger_event=STAGE_ENTERED,
+        trigger_parameters={**REGION_FROM_EVENT, "entered": "{{ event.payload.to }}"},
+        follow_up="quick-win-tracking",
     ),
     Spec(
         "close-region-file",
         "smartcity.flows.close_region_file:close_region_file",
-        "On smartcity.region.quick_win_delivered: close the region's file with its full history.",
+        "When a region reaches the end of its program's main line (default: quick_win_delivered): close the "
+        "region's file with its full history.",
         ("event-chain",),
-        trigger_event="smartcity.region.quick_win_delivered",
+        trigger_event=STAGE_ENTERED,
         trigger_parameters=REGION_FROM_EVENT,
+        follow_up="close-region-file",
     ),
     Spec(
         "refresh-board",
@@ -170,7 +182,10 @@ def to_runner_deployment(s: Spec, *, module_entrypoint: bool = False) -> Any:
             DeploymentEventTrigger(
                 name=f"{s.name} on {', '.join(sorted(expect))}",
                 expect=expect,
-                match={"prefect.resource.id": "smartcity.*"},
+                match={
+                    "prefect.resource.id": "smartcity.*",
+                    **({"smartcity.follow-up": s.follow_up} if s.follow_up else {}),
+                },
                 parameters=s.trigger_parameters,
                 within=timedelta(seconds=s.coalesce_seconds),
                 schedule_after=timedelta(seconds=s.coalesce_seconds),

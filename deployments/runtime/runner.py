@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import DomainRefused, SmartCityError
 from smartcity.models.core.program import advance_cohort_in_batches
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import get_settings
@@ -150,7 +149,7 @@ def advance_region(change: StageChange) -> dict[str, Any]:
     return result
 
 
-def advance_cohort(*, cohort: str, to: Stage, actor: str, reason: str | None) -> dict[str, Any]:
+def advance_cohort(*, cohort: str, to: str, actor: str, reason: str | None) -> dict[str, Any]:
     """A whole cohort, as one advance-cohort flow run (or in this process, batch by batch)."""
     from smartcity.models.core.program import get_cohort
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from smartcity.models.core.errors import BadInput, NotEnrolled, NotFound
-from smartcity.models.core.stages import TERMINAL
-from smartcity.models.core.tables import Cohort, Enrollment, Region
+from smartcity.models.core.tables import Cohort, Enrollment, Program, Region
+from smartcity.models.infra.db import row_id
+from smartcity.models.programs.store import program_of_cohort, remember_program
 
 
 def find_enrollment(session: Session, region_code: str, cohort: str | None = None, *, lock: bool = False) -> Enrollment:
@@ -20,12 +21,24 @@ def find_enrollment(session: Session, region_code: str, cohort: str | None = Non
     region = session.exec(select(Region).where(Region.bps_code == region_code)).first()
     if region is None:
         raise NotFound(f"region {region_code}: not in the registry")
-    query = select(Enrollment, Cohort).join(Cohort).where(Enrollment.region_id == region.id)
+    query = (
+        select(Enrollment, Cohort, Program)
+        .join(Cohort, col(Enrollment.cohort_id) == Cohort.id)
+        .join(Program, col(Cohort.program_id) == Program.id)
+        .where(Enrollment.region_id == region.id)
+    )
     if cohort is not None:
         query = query.where(Cohort.name == cohort)
-    rows = session.exec(query).all()
+    found = session.exec(query).all()
+    for _, c, p in found:
+        remember_program(session, row_id(c), p)
+    rows = [(e, c) for e, c, _ in found]
     if cohort is None and len(rows) > 1:
-        rows = [r for r in rows if r[0].stage not in TERMINAL] or rows
+        still_open = [r for r in rows if r[0].stage not in program_of_cohort(session, row_id(r[1])).closed]
+        if not still_open:
+            names = ", ".join(c.name for _, c in sorted(rows, key=lambda r: (r[1].year, r[1].name)))
+            raise BadInput(f"region {region_code} has no open enrollment (cohorts {names}): pass --cohort")
+        rows = still_open
     if not rows:
         if cohort is not None and session.exec(select(Cohort.id).where(Cohort.name == cohort)).first() is None:
             raise NotFound(f"cohort {cohort!r} does not exist (see `smartcity cohort list`)")

@@ -11,29 +11,27 @@ from sqlmodel import Session, col, select
 from smartcity.models.core import audit
 from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import BadInput, DomainRefused, NotFound
-from smartcity.models.core.stages import TERMINAL, Stage
 from smartcity.models.core.tables import Cohort, Enrollment, Program, Region, StageTransition
 from smartcity.models.core.transitions import advance_many
 from smartcity.models.infra.db import row_id, session_scope
+from smartcity.models.programs.loading import DEFAULT_PROGRAM
+from smartcity.models.programs.store import ensure_program, program_of_cohort
 
-PROGRAM_NAME = "Gerakan Menuju 100 Smart City"
 MAX_QUOTA = 10_000  # Indonesia has 514 kabupaten/kota; anything far above is a typo, not a cohort
 
 
-def ensure_program(session: Session, *, now: datetime) -> Program:
-    """The program row, created on first use."""
-    program = session.exec(select(Program).where(Program.name == PROGRAM_NAME)).first()
-    if program is None:
-        program = Program(name=PROGRAM_NAME, created_at=now)
-        session.add(program)
-        session.flush()
-    return program
-
-
 def create_cohort(
-    session: Session, *, name: str, year: int, quota: int, now: datetime, actor: str = audit.SYSTEM_ACTOR
+    session: Session,
+    *,
+    name: str,
+    year: int,
+    quota: int,
+    now: datetime,
+    actor: str = audit.SYSTEM_ACTOR,
+    program: str = DEFAULT_PROGRAM,
 ) -> Cohort:
-    """A new cohort (audited); refuses a bad name, year or quota, and a name already taken."""
+    """A new cohort (audited) running `program` (a shipped definition's name or a definition file); refuses a
+    bad name, year or quota, a name already taken, and a definition that does not load."""
     name, who = name.strip(), audit.actor_name(actor)
     if not name or len(name) > 100 or any(not c.isprintable() for c in name):
         raise BadInput(f"cohort name {name!r} must be 1-100 printable characters")
@@ -43,8 +41,8 @@ def create_cohort(
         raise BadInput(f"cohort {name}: year {year} is out of range 2000-2100")
     if session.exec(select(Cohort).where(Cohort.name == name)).first():
         raise DomainRefused(f"cohort {name} already exists")
-    program = ensure_program(session, now=now)
-    cohort = Cohort(program_id=row_id(program), name=name, year=year, quota=quota, created_at=now)
+    row = ensure_program(session, program=program, now=now)
+    cohort = Cohort(program_id=row_id(row), name=name, year=year, quota=quota, created_at=now)
     session.add(cohort)
     session.flush()
     audit.record(
@@ -53,7 +51,7 @@ def create_cohort(
         subject=f"cohort {name}",
         actor=who,
         at=now,
-        content={"cohort_id": cohort.id, "year": year, "quota": quota},
+        content={"cohort_id": cohort.id, "year": year, "quota": quota, "program": row.definition},
     )
     return cohort
 
@@ -81,21 +79,28 @@ def nominate(
     unknown = [c for c in codes if c not in regions]
     if unknown:
         raise BadInput(f"unknown region code(s): {', '.join(unknown[:20])}" + (" ..." if len(unknown) > 20 else ""))
-    open_elsewhere = session.exec(
-        select(Region.bps_code, Cohort.name)
+    elsewhere = session.exec(
+        select(Region.bps_code, Cohort, Enrollment.stage)
         .join(Enrollment, col(Enrollment.region_id) == Region.id)
         .join(Cohort)
-        .where(col(Region.bps_code).in_(codes), Cohort.id != target.id, col(Enrollment.stage).not_in(sorted(TERMINAL)))
+        .where(col(Region.bps_code).in_(codes), Cohort.id != target.id)
     ).all()
+    # Closed is per program: each other enrollment is judged by its own cohort's definition.
+    open_elsewhere = [
+        (code, other.name)
+        for code, other, stage in elsewhere
+        if stage not in program_of_cohort(session, row_id(other)).closed
+    ]
     if open_elsewhere:
-        code, other = open_elsewhere[0]
-        raise DomainRefused(f"region {code} is still open in cohort {other}; close it there first")
+        code, name = open_elsewhere[0]
+        raise DomainRefused(f"region {code} is still open in cohort {name}; close it there first")
     enrolled = set(session.exec(select(Enrollment.region_id).where(Enrollment.cohort_id == target.id)).all())
+    first = program_of_cohort(session, row_id(target)).initial
     new = [
         Enrollment(
             cohort_id=row_id(target),
             region_id=row_id(regions[code]),
-            stage=Stage.nominated,
+            stage=first,
             version=0,
             entered_stage_at=now,
         )
@@ -107,7 +112,7 @@ def nominate(
     from smartcity.models.deadlines.ops import open_stage_deadlines
 
     for enrollment in new:  # nominees are assessed before selection: open that milestone now
-        open_stage_deadlines(session, enrollment, Stage.nominated, now)
+        open_stage_deadlines(session, enrollment, first, now)
     if new:
         added = {e.region_id for e in new}
         audit.record(
@@ -124,7 +129,7 @@ def nominate(
     return len(new), len(codes) - len(new)
 
 
-def cohort_plan(session: Session, cohort: str) -> list[tuple[str, Stage, int]]:
+def cohort_plan(session: Session, cohort: str) -> list[tuple[str, str, int]]:
     """(bps_code, stage, version) of every enrollment in a cohort, by code."""
     target = get_cohort(session, cohort)
     rows = session.exec(
@@ -216,9 +221,9 @@ def history(session: Session, region_code: str) -> list[dict]:
     ]
 
 
-def replay(transitions: list[StageTransition]) -> Stage:
-    """The stage that a list of one enrollment's transitions leads to, checking each link."""
-    stage = Stage.nominated
+def replay(transitions: list[StageTransition], *, initial: str) -> str:
+    """The stage that a list of one enrollment's transitions leads to from `initial`, checking each link."""
+    stage = initial
     for t in sorted(transitions, key=lambda t: t.version):
         if t.from_stage != stage:
             raise ValueError(f"transition v{t.version} starts at {t.from_stage}, expected {stage}")
@@ -232,12 +237,12 @@ def region_label(session: Session, region_code: str) -> tuple[str, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def plan_advance(session: Session, cohort: str, to: Stage) -> tuple[list[tuple[str, int]], dict]:
+def plan_advance(session: Session, cohort: str, to: str) -> tuple[list[tuple[str, int]], dict]:
     """Which regions of a cohort can move to `to` (code, version), and a summary of the others."""
-    from smartcity.models.core.stages import sources_of
-
+    program = program_of_cohort(session, row_id(get_cohort(session, cohort)))
+    to = program.parse_stage(to)
     plan = cohort_plan(session, cohort)
-    eligible = set(sources_of(to))
+    eligible = set(program.sources_of(to))
     items = [(code, version) for code, stage, version in plan if stage in eligible]
     summary = {
         "cohort": cohort,
@@ -251,6 +256,11 @@ def plan_advance(session: Session, cohort: str, to: Stage) -> tuple[list[tuple[s
     return items, summary
 
 
+def completed_stage(session: Session, region_code: str, cohort: str | None = None) -> str:
+    """The stage where the region's program closes its file (the end of the main line)."""
+    return program_of_cohort(session, find_enrollment(session, region_code, cohort).cohort_id).completed
+
+
 def close_file(session: Session, region_code: str, *, cohort: str | None, at: datetime) -> bool:
     """Mark a delivered region's file closed, once: True the first time, False ever after.
 
@@ -262,8 +272,9 @@ def close_file(session: Session, region_code: str, *, cohort: str | None, at: da
     from smartcity.models.core import events
 
     enr = find_enrollment(session, region_code, cohort)
-    if enr.stage != Stage.quick_win_delivered:
-        raise DomainRefused(f"region {region_code}: file stays open until quick_win_delivered (now {enr.stage})")
+    done = program_of_cohort(session, enr.cohort_id).completed
+    if enr.stage != done:
+        raise DomainRefused(f"region {region_code}: file stays open until {done} (now {enr.stage})")
     region = session.get_one(Region, enr.region_id)  # foreign keys: both rows exist
     cohort_row = session.get_one(Cohort, enr.cohort_id)
     try:
@@ -289,7 +300,7 @@ Batch = list[tuple[str, int]]
 async def advance_cohort_in_batches(
     *,
     cohort: str,
-    to: Stage,
+    to: str,
     actor: str,
     reason: str | None,
     now: datetime,

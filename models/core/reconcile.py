@@ -18,38 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
 from smartcity.models.core.errors import SmartCityError
 from smartcity.models.core.program import close_file
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Contact, Enrollment, EventOutbox, Region, StageTransition
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.deadlines.ops import announce_deadline
 from smartcity.models.deadlines.tables import Deadline, Notification
 from smartcity.models.deadlines.workdays import format_local
 from smartcity.models.infra.markdown import md_table
+from smartcity.models.programs.definition import FollowUp
+from smartcity.models.programs.store import program_of_cohort, programs_in_use
 from smartcity.models.vocabulary import Role
 
 ACTOR = "system:reconcile"
-
-
-class FollowUp(StrEnum):
-    """The event-triggered deployments whose effect the reconciler checks (named as in the registry)."""
-
-    drafting_setup = "drafting-setup"
-    quick_win_tracking = "quick-win-tracking"
-    close_region_file = "close-region-file"
-
-
-#: The stage a triggering change leaves a region in, and the follow-up that must come after it.
-FOLLOW_UPS: dict[Stage, FollowUp] = {
-    Stage.selected: FollowUp.drafting_setup,
-    Stage.masterplan_completed: FollowUp.quick_win_tracking,
-    Stage.quick_win_delivered: FollowUp.close_region_file,
-}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +45,7 @@ class Stalled:
     timezone: str
     cohort: str
     enrollment_id: int
-    stage: Stage
+    stage: str
     since: datetime  # the triggering change's business time (UTC), which the lost run would have used
     follow_up: FollowUp
     event_id: str | None  # the triggering event's id (its outbox row), the trigger's `event_id` parameter
@@ -82,7 +66,7 @@ class Stalled:
             "region_code": self.region_code,
             "name": self.name,
             "cohort": self.cohort,
-            "stage": self.stage.value,
+            "stage": self.stage,
             "since": self.since.isoformat(),
             "since_local": format_local(self.since, self.timezone),
             "follow_up": self.follow_up.value,
@@ -110,15 +94,18 @@ class Repair:
 def find_stalled(session: Session, *, now: datetime, grace: timedelta) -> list[Stalled]:
     """Regions whose triggering change is at least `grace` old at `now` and whose follow-up left no mark."""
     cutoff = now.astimezone(UTC) - grace
-    rows = session.exec(
+    followed = sorted({s for p in programs_in_use(session) for s in p.stage_names if p.follow_up(s)})
+    found = session.exec(
         select(Enrollment, Region, Cohort)
         .join(Region, col(Enrollment.region_id) == Region.id)
         .join(Cohort, col(Enrollment.cohort_id) == Cohort.id)
-        .where(col(Enrollment.stage).in_(list(FOLLOW_UPS)), col(Enrollment.entered_stage_at) <= cutoff)
+        .where(col(Enrollment.stage).in_(followed), col(Enrollment.entered_stage_at) <= cutoff)
         .order_by(col(Enrollment.entered_stage_at), col(Region.bps_code))
     ).all()
-    done = _quick_win_announced(session, [e for e, _, _ in rows if e.stage == Stage.masterplan_completed])
-    done |= _files_closed(session, [e for e, _, _ in rows if e.stage == Stage.quick_win_delivered])
+    follow = {_id(e): program_of_cohort(session, e.cohort_id).follow_up(e.stage) for e, _, _ in found}
+    rows = [(e, r, c) for e, r, c in found if follow[_id(e)] is not None]
+    done = _quick_win_announced(session, [e for e, _, _ in rows if follow[_id(e)] == FollowUp.quick_win_tracking])
+    done |= _files_closed(session, [e for e, _, _ in rows if follow[_id(e)] == FollowUp.close_region_file])
     waiting = [(e, r, c) for e, r, c in rows if e.id not in done]
     event_ids = _trigger_event_ids(session, [e for e, _, _ in waiting])
     return [
@@ -130,11 +117,17 @@ def find_stalled(session: Session, *, now: datetime, grace: timedelta) -> list[S
             enrollment_id=_id(e),
             stage=e.stage,
             since=e.entered_stage_at,
-            follow_up=FOLLOW_UPS[e.stage],
+            follow_up=_follow(follow, e),
             event_id=event_ids.get(_id(e)),
         )
         for e, r, c in waiting
     ]
+
+
+def _follow(follow: dict[int, FollowUp | None], enrollment: Enrollment) -> FollowUp:
+    found = follow[_id(enrollment)]
+    assert found is not None  # rows without a follow-up were dropped above
+    return found
 
 
 def _id(row: Enrollment) -> int:
@@ -147,11 +140,16 @@ def _quick_win_announced(session: Session, enrollments: list[Enrollment]) -> set
     """Enrollments whose quick-win tracking is done: a start notice was queued, or there is no PIC to tell."""
     if not enrollments:
         return set()
-    deadlines = session.exec(
-        select(Deadline.enrollment_id, Deadline.id).where(
-            col(Deadline.enrollment_id).in_([_id(e) for e in enrollments]), Deadline.key == "quick-win"
-        )
-    ).all()
+    keys = {_id(e): program_of_cohort(session, e.cohort_id).quick_win_key for e in enrollments}
+    deadlines = [
+        (enr, d)
+        for enr, d, key in session.exec(
+            select(Deadline.enrollment_id, Deadline.id, Deadline.key).where(
+                col(Deadline.enrollment_id).in_(list(keys)), col(Deadline.key).in_(set(keys.values()))
+            )
+        ).all()
+        if keys[enr] == key
+    ]
     announced = set(
         session.exec(
             select(Notification.deadline_id).where(
@@ -207,10 +205,10 @@ def repair(session: Session, item: Stalled, *, now: datetime) -> Repair:
     """Do one stalled follow-up again, once, in its own transaction; a refusal is reported, not raised."""
     try:
         if item.follow_up == FollowUp.drafting_setup:
-            result = change_stage(session, drafting_change(item, now=now), now=item.since)
+            result = change_stage(session, drafting_change(session, item, now=now), now=item.since)
             done = result.status == "applied"
         elif item.follow_up == FollowUp.quick_win_tracking:
-            done = announce_deadline(session, item.region_code, "quick-win", item.since, item.cohort) > 0
+            done = announce_deadline(session, item.region_code, None, item.since, item.cohort) > 0
         else:
             done = close_file(session, item.region_code, cohort=item.cohort, at=item.since)
         session.commit()
@@ -220,14 +218,17 @@ def repair(session: Session, item: Stalled, *, now: datetime) -> Repair:
     return Repair(item, "repaired" if done else "already done", item.marker)
 
 
-def drafting_change(item: Stalled, *, now: datetime) -> StageChange:
-    """The stage change drafting-setup would have made, under its own idempotency key."""
+def drafting_change(session: Session, item: Stalled, *, now: datetime) -> StageChange:
+    """The stage change drafting-setup would have made (the automatic edge), under its own idempotency key."""
+    cohort_id = session.get_one(Enrollment, item.enrollment_id).cohort_id
+    edge = program_of_cohort(session, cohort_id).automatic_from(item.stage)
+    assert edge is not None  # found stalled because its program has this edge
     return StageChange(
         region_code=item.region_code,
-        to=Stage.drafting,
+        to=edge.target,
         actor=ACTOR,
         cohort=item.cohort,
-        reason=f"selected: drafting starts (reconciled at {now.astimezone(UTC).isoformat()}: "
+        reason=f"{item.stage}: {edge.target} starts (reconciled at {now.astimezone(UTC).isoformat()}: "
         "no drafting-setup run within the grace period)",
         idempotency_key=item.marker,
     )
@@ -268,7 +269,7 @@ def repairs_markdown(repairs: list[Repair], *, now: datetime, grace: timedelta) 
             r.stalled.region_code,
             r.stalled.name,
             r.stalled.cohort,
-            r.stalled.stage.value,
+            r.stalled.stage,
             format_local(r.stalled.since, r.stalled.timezone),
             r.stalled.follow_up.value,
             r.outcome,

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from smartcity.models.core.stages import EdgeKind, Stage
+from smartcity.models.core.stages import EdgeKind
 from smartcity.models.infra.db import enum_field
 from smartcity.models.vocabulary import Role
 
@@ -43,11 +43,16 @@ def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
 
 
 class Program(SQLModel, table=True):
-    """The national program (one row in practice: Gerakan Menuju 100 Smart City)."""
+    """A staged program and the definition it runs (Gerakan Menuju 100 Smart City runs the shipped default)."""
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=200)
     created_at: datetime = utc_column()
+    # Which definition the program runs: a shipped one by name, or (a program loaded from a file) its own
+    # text, kept here so every worker runs the same definition without the file.
+    definition: str = Field(default="default", max_length=100)
+    definition_source: str | None = Field(default=None, sa_type=sa.Text)
+    definition_digest: str | None = Field(default=None, max_length=64)
 
 
 class Cohort(SQLModel, table=True):
@@ -90,7 +95,8 @@ class Enrollment(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     cohort_id: int = Field(foreign_key="cohort.id")
     region_id: int = Field(foreign_key="region.id", index=True)
-    stage: Stage = enum_field(Stage, 32)
+    # A stage of the cohort's program definition (plain text: programs name their own stages).
+    stage: str = Field(max_length=32)
     version: int = 0
     entered_stage_at: datetime = utc_column()
 
@@ -106,8 +112,8 @@ class StageTransition(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     enrollment_id: int = Field(foreign_key="enrollment.id", index=True)
     version: int  # the enrollment's version after this move
-    from_stage: Stage = enum_field(Stage, 32)
-    to_stage: Stage = enum_field(Stage, 32)
+    from_stage: str = Field(max_length=32)
+    to_stage: str = Field(max_length=32)
     kind: EdgeKind = enum_field(EdgeKind, 16)
     actor: str = Field(max_length=200)
     reason: str | None = Field(default=None, max_length=2000)

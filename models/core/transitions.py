@@ -23,10 +23,12 @@ from smartcity.models.core.errors import (
     StaleVersion,
 )
 from smartcity.models.core.guards import GUARDS
-from smartcity.models.core.stages import TERMINAL, Edge, EdgeKind, Stage, explain_refusal, find_edge
+from smartcity.models.core.stages import EdgeKind
 from smartcity.models.core.tables import Cohort, Enrollment, Region, StageTransition
 from smartcity.models.deadlines.ops import open_stage_deadlines
 from smartcity.models.infra.db import row_id, rows_matched
+from smartcity.models.programs.definition import GUARD_PARAMS, Edge, ProgramDefinition
+from smartcity.models.programs.store import program_of_cohort
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,14 +36,14 @@ class StageChange:
     """What the caller asked for: built once at the edge (CLI, flow, review, selection) and passed whole."""
 
     region_code: str
-    to: Stage
+    to: str  # a stage of the cohort's program
     actor: str
     reason: str | None = None
     cohort: str | None = None
     expected_version: int | None = None
     idempotency_key: str | None = None
     flow_run_id: str | None = None
-    force: bool = False  # override a soft guard (FORCEABLE); needs a reason, recorded as kind "force"
+    force: bool = False  # override a soft guard (the definition's forceable ones); needs a reason, kind "force"
 
     def as_dict(self) -> dict[str, Any]:
         """Every field, for a copy with changes (`StageChange(**{**c.as_dict(), ...})`)."""
@@ -52,18 +54,14 @@ class StageChange:
         return {k: v for k, v in asdict(self).items() if k != "flow_run_id"}
 
 
-#: Guards a coordinator may override with a reason. Review approval and quick-win verification never.
-FORCEABLE = frozenset({"within_cohort_quota"})
-
-
 @dataclass(frozen=True)
 class ChangeResult:
     """What happened: `applied`, `duplicate` (same idempotency key seen), or `unchanged`."""
 
     status: str
     region_code: str
-    from_stage: Stage
-    to_stage: Stage
+    from_stage: str
+    to_stage: str
     version: int
     transition_id: int | None = None
 
@@ -101,6 +99,7 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
         if done is not None:
             return _duplicate(req, done)
     enr = find_enrollment(session, req.region_code, req.cohort, lock=True)
+    program = program_of_cohort(session, enr.cohort_id)
     source = enr.stage
     if req.expected_version is not None and enr.version != req.expected_version:
         raise StaleVersion(
@@ -109,28 +108,43 @@ def _apply(session: Session, req: StageChange, now: datetime) -> ChangeResult:
         )
     if source == req.to and req.expected_version is None:
         return ChangeResult("unchanged", req.region_code, source, source, enr.version)
-    edge = find_edge(source, req.to)
+    edge = program.find_edge(source, req.to)
     if edge is None:
-        raise InvalidTransition(f"region {req.region_code}: {explain_refusal(source, req.to)}")
+        raise InvalidTransition(f"region {req.region_code}: {program.explain_refusal(source, req.to)}")
     if edge.needs_reason and not (req.reason or "").strip():
         raise ReasonRequired(f"region {req.region_code}: {edge.kind} to {req.to} needs a reason (--reason)")
-    kind = _guarded_kind(session, enr, req, edge, source)
+    if source in program.closed and req.to not in program.closed:
+        _refuse_if_open_elsewhere(session, enr, req.region_code)
+    kind = _guarded_kind(session, enr, req, edge, now)
     version = _bump(session, enr, req, now)
     row = _record(session, enr, req, kind, source, version, now)
-    _emit(session, enr, row)
+    _emit(session, enr, row, program)
     open_stage_deadlines(session, enr, row.to_stage, now, actor=row.actor, advanced=row.kind == EdgeKind.advance)
     return ChangeResult("applied", req.region_code, source, req.to, version, row.id)
 
 
-def _guarded_kind(session: Session, enr: Enrollment, req: StageChange, edge: Edge, source: Stage) -> EdgeKind:
+def _refuse_if_open_elsewhere(session: Session, enr: Enrollment, region_code: str) -> None:
+    """A closed file reopens only while the region is open in no other cohort: one open enrollment at a time."""
+    others = session.exec(
+        select(Enrollment, Cohort).join(Cohort).where(Enrollment.region_id == enr.region_id, Enrollment.id != enr.id)
+    ).all()
+    for other, cohort in others:
+        if other.stage not in program_of_cohort(session, row_id(cohort)).closed:
+            raise InvalidTransition(
+                f"region {region_code} is open in cohort {cohort.name}; close it there before reopening this file"
+            )
+
+
+def _guarded_kind(session: Session, enr: Enrollment, req: StageChange, edge: Edge, now: datetime) -> EdgeKind:
     """The edge's kind when its guard passes; "force" when a coordinator overrides a soft guard."""
-    failure = GUARDS[edge.guard](session, enr)
+    params = GUARD_PARAMS[edge.guard].model_validate(edge.params)
+    failure = GUARDS[edge.guard](session, enr, params, now)
     if failure is None:
         return edge.kind
-    where = f"region {req.region_code}: {source} -> {req.to}"
+    where = f"region {req.region_code}: {edge.source} -> {req.to}"
     if not req.force:
         raise GuardFailed(f"{where} refused by guard {edge.guard}: {failure}")
-    if edge.guard not in FORCEABLE:
+    if not edge.forceable:
         raise GuardFailed(f"{where}: guard {edge.guard} cannot be forced ({failure})")
     if not (req.reason or "").strip():
         raise ReasonRequired(f"{where}: a forced change needs a reason (--reason)")
@@ -151,7 +165,7 @@ def _bump(session: Session, enr: Enrollment, req: StageChange, now: datetime) ->
 
 
 def _record(
-    session: Session, enr: Enrollment, req: StageChange, kind: EdgeKind, source: Stage, version: int, now: datetime
+    session: Session, enr: Enrollment, req: StageChange, kind: EdgeKind, source: str, version: int, now: datetime
 ) -> StageTransition:
     prev = session.exec(
         select(StageTransition.row_hash)
@@ -180,7 +194,7 @@ def _record(
     return row
 
 
-def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
+def _emit(session: Session, enr: Enrollment, row: StageTransition, program: ProgramDefinition) -> None:
     region = session.get(Region, enr.region_id)
     cohort = session.get(Cohort, enr.cohort_id)
     assert region is not None and cohort is not None
@@ -196,17 +210,18 @@ def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
         "cohort": cohort.name,
         "province": region.province,
         "transition_id": row.id,
+        "program": program.name,
     }
     events.enqueue(
         session,
         key=f"transition:{row.id}:{row.idempotency_key}",
         event=f"smartcity.region.{row.to_stage}",
-        resource=events.region_resource(region, **{"smartcity.stage": row.to_stage}),
+        resource=events.region_resource(region, **_labels(program, row.to_stage)),
         related=events.related_for(region, cohort),
         payload=payload,
         occurred_at=row.occurred_at,
     )
-    if row.to_stage in TERMINAL and _cohort_finished(session, cohort):
+    if row.to_stage in program.closed and _cohort_finished(session, cohort, program):
         events.enqueue(
             session,
             key=f"cohort-completed:{cohort.id}",
@@ -221,11 +236,18 @@ def _emit(session: Session, enr: Enrollment, row: StageTransition) -> None:
         )
 
 
-def _cohort_finished(session: Session, cohort: Cohort) -> bool:
+def _labels(program: ProgramDefinition, stage: str) -> dict[str, str]:
+    """The region resource's labels: the stage entered, and the follow-up deployment it calls for (the event
+    triggers of the registry match on that label, so a program's own stages need no registry change)."""
+    follow_up = program.follow_up(stage)
+    return {"smartcity.stage": stage, **({"smartcity.follow-up": follow_up.value} if follow_up else {})}
+
+
+def _cohort_finished(session: Session, cohort: Cohort, program: ProgramDefinition) -> bool:
     open_count = session.exec(
         select(func.count())
         .select_from(Enrollment)
-        .where(Enrollment.cohort_id == cohort.id, col(Enrollment.stage).not_in(sorted(TERMINAL)))
+        .where(Enrollment.cohort_id == cohort.id, col(Enrollment.stage).not_in(sorted(program.closed)))
     ).one()
     return open_count == 0
 
@@ -251,7 +273,7 @@ def advance_many(
     *,
     cohort: str,
     items: list[tuple[str, int]],
-    to: Stage,
+    to: str,
     actor: str,
     reason: str | None,
     now: datetime,
@@ -286,3 +308,36 @@ def advance_many(
         except (InvalidTransition, GuardFailed, NotEnrolled) as exc:
             out["refused"].append(f"{code}: {exc}")
     return out
+
+
+def automatic_change(
+    session: Session, *, region_code: str, entered: str | None, event_id: str | None, actor: str
+) -> StageChange | str:
+    """The change the engine makes by itself after a region entered `entered`: its program's automatic edge out
+    of that stage, pinned to the version read now. A string says why there is nothing to do.
+
+    A trigger that arrives after the region moved on (an event published late) changes nothing: from a later
+    stage, the same target may be a revise edge, which only a person may take."""
+    enrollment = find_enrollment(session, region_code)
+    program = program_of_cohort(session, enrollment.cohort_id)
+    stage = enrollment.stage
+    # Without the stage entered (a run started by hand), the automatic edge out of, or else into, the current one.
+    edge = program.automatic_from(entered or stage) or (
+        None if entered else next((e for e in program.edge_list if e.automatic and e.target == stage), None)
+    )
+    if edge is None:
+        return f"program {program.name} takes no automatic edge out of {entered or stage}"
+    if stage == edge.target and event_id is None:
+        return f"region is already {stage}"
+    if stage not in (edge.source, edge.target):
+        return f"region is {stage}: a late {edge.source} event starts nothing"
+    return StageChange(
+        region_code=region_code,
+        to=edge.target,
+        actor=actor,
+        reason=f"{edge.source}: {edge.target} starts",
+        # From the source, pin the version read here: a region moved meanwhile is refused, never revised. At the
+        # target already, the event id finds the move this event (or the reconciler, under its key) made.
+        expected_version=enrollment.version if stage == edge.source else None,
+        idempotency_key=f"drafting-setup:{event_id}" if event_id else None,
+    )

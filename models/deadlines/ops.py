@@ -1,11 +1,14 @@
 """Deadlines of a region: opened when it enters a stage, extended with a reason, reminded on a ladder.
 
+Each cohort runs its program's deadline policy (the definition's `[deadlines]` table); a deadline may fall
+on an event of the cohort's calendar, and follows it when the calendar changes (`follow_calendar`).
 No Prefect here. Times are UTC in the database; every rung is sent at 08:00 local time of the
 recipient (the region's zone; Asia/Jakarta for coordinators without a region).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -15,13 +18,23 @@ from sqlalchemy import Insert, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from smartcity.models.calendar.dates import event_dates
 from smartcity.models.core import audit
 from smartcity.models.core.datetext import no_such_day
 from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import BadInput, DomainRefused, NotFound
-from smartcity.models.core.stages import TERMINAL, Stage
 from smartcity.models.core.tables import Cohort, Contact, Enrollment, Region
-from smartcity.models.deadlines.policy import DeadlinePolicy, ReminderRung, compute_due, default_policy, extend_due
+from smartcity.models.deadlines.policy import (
+    DeadlinePolicy,
+    DeadlineRule,
+    Milestone,
+    ReminderRung,
+    compute_due,
+    default_policy,
+    due_of,
+    due_on_day,
+    extend_due,
+)
 from smartcity.models.deadlines.tables import Deadline, DeadlineExtension, Notification
 from smartcity.models.deadlines.workdays import (
     add_working_days,
@@ -33,7 +46,6 @@ from smartcity.models.deadlines.workdays import (
 )
 from smartcity.models.infra.db import row_id, rows_matched
 from smartcity.models.notifications.notices import (
-    STAGES,
     DigestSection,
     ReminderFacts,
     announcement_message,
@@ -45,17 +57,49 @@ from smartcity.models.notifications.notices import (
     summary_message,
     when_phrase,
 )
+from smartcity.models.programs.definition import ProgramDefinition
+from smartcity.models.programs.store import program_of_cohort
 from smartcity.models.vocabulary import DeadlineKind, DeadlineStatus, NotificationStatus, Role
 
-#: The key of each stage's own deadline (the deliverable that closes the stage).
-STAGE_KEYS: dict[Stage, str] = {Stage.drafting: "masterplan", Stage.masterplan_completed: "quick-win"}
 #: Coordinators have no region: they read their mail on Jakarta time.
 COORDINATOR_TZ = "Asia/Jakarta"
 SWEEP_BATCH = 500
 
 
 def _policy(policy: DeadlinePolicy | None) -> DeadlinePolicy:
+    """`policy`, else the shipped default's: only for callers that know no cohort (prefer `policy_of`)."""
     return policy or default_policy()
+
+
+def cohort_policy(session: Session, cohort_id: int) -> DeadlinePolicy:
+    """The deadline policy of the cohort's program, looked up once per session (a sweep asks per deadline;
+    a cohort's program never changes under it)."""
+    memo: dict[int, DeadlinePolicy] = session.info.setdefault("deadline_policies", {})
+    if cohort_id not in memo:
+        memo[cohort_id] = program_of_cohort(session, cohort_id).deadlines
+    return memo[cohort_id]
+
+
+def policy_of(session: Session, enrollment_id: int, policy: DeadlinePolicy | None = None) -> DeadlinePolicy:
+    """`policy` when given (tests, benchmarks), else the policy of the enrollment's cohort."""
+    if policy is not None:
+        return policy
+    enr = session.get(Enrollment, enrollment_id)
+    if enr is None:
+        raise NotFound(f"enrollment {enrollment_id} does not exist")
+    return cohort_policy(session, enr.cohort_id)
+
+
+Timed = DeadlineRule | Milestone
+
+
+def stage_specs(policy: DeadlinePolicy, stage: str) -> list[tuple[DeadlineKind, str, Timed]]:
+    """(kind, key, rule or milestone) of every deadline a region entering `stage` owes."""
+    rule = policy.rule_for(stage) if stage != DeadlineKind.review else None
+    specs: list[tuple[DeadlineKind, str, Timed]] = (
+        [] if rule is None else [(DeadlineKind.stage, rule.deadline_key, rule)]
+    )
+    return specs + [(DeadlineKind.milestone, m.key, m) for m in policy.milestones_for(stage)]
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -161,7 +205,7 @@ def _schedule(d: Deadline, tz: str, policy: DeadlinePolicy, not_before: datetime
 def open_stage_deadlines(
     session: Session,
     enrollment: Enrollment,
-    stage: Stage,
+    stage: str,
     entered_at: datetime,
     *,
     actor: str | None = None,
@@ -171,37 +215,53 @@ def open_stage_deadlines(
     """Close the deadlines of the stage left and open the new stage's deadline and milestones.
 
     Called by `change_stage` in its transaction. Leaving a stage by an advance marks its own
-    deadline done; everything else still open there (milestones, withdrawals) is cancelled.
+    deadline done; everything else still open there (milestones, withdrawals) is cancelled. The cohort's
+    policy says what the stage owes; one on a calendar event falls on the event's date (or its working-day
+    fallback), and one only on an event the cohort's calendar lacks opens when the calendar gets it.
     """
-    policy, now, enrollment_id = _policy(policy), _aware(entered_at, "entered_at"), row_id(enrollment)
+    now, enrollment_id = _aware(entered_at, "entered_at"), row_id(enrollment)
+    policy = policy or cohort_policy(session, enrollment.cohort_id)
     _close_left_stages(session, enrollment_id, stage, now, actor, advanced)
+    specs = stage_specs(policy, stage)
+    if not specs:
+        session.flush()
+        return []
     _, tz = _zone_of(session, enrollment_id)
     have = set(
         session.exec(
             select(Deadline.key).where(Deadline.enrollment_id == enrollment_id, Deadline.status == DeadlineStatus.open)
         ).all()
     )
-    specs: list[tuple[DeadlineKind, str, int]] = []
-    if (rule := policy.rule_for(stage)) is not None:
-        specs.append((DeadlineKind.stage, STAGE_KEYS.get(stage, stage), rule.working_days))
-    specs += [(DeadlineKind.milestone, m.key, m.working_days) for m in policy.milestones_for(stage)]
+    # The calendar is read only when the stage has something on an event: a stage change costs what it did.
+    events = event_dates(session, cohort_id=enrollment.cohort_id) if any(t.event for _, _, t in specs) else {}
     created = []
-    for kind, key, days in specs:
+    for kind, key, timed in specs:
         if key in have:  # idempotent: a re-run never doubles a deadline
             continue
-        d = Deadline(
-            enrollment_id=enrollment_id,
-            kind=kind,
-            key=key,
-            stage=stage,
-            created_at=now,
-            due_at=compute_due(now, tz, days, policy.due_hour),
-        )
-        _schedule(d, tz, policy, now)
-        session.add(d)
-        created.append(d)
+        if (due := due_of(timed, now, tz, policy.due_hour, events)) is None:
+            continue
+        created.append(_new_deadline(session, enrollment_id, kind, key, stage, due, tz, policy, now, now))
     session.flush()
     return created
+
+
+def _new_deadline(
+    session: Session,
+    enrollment_id: int,
+    kind: DeadlineKind,
+    key: str,
+    stage: str,
+    due: datetime,
+    tz: str,
+    policy: DeadlinePolicy,
+    created_at: datetime,
+    now: datetime,
+) -> Deadline:
+    """An open deadline, its first reminder scheduled at or after `now`."""
+    d = Deadline(enrollment_id=enrollment_id, kind=kind, key=key, stage=stage, created_at=created_at, due_at=due)
+    _schedule(d, tz, policy, now)
+    session.add(d)
+    return d
 
 
 def open_review_deadline(
@@ -211,17 +271,22 @@ def open_review_deadline(
     assigned_at: datetime,
     policy: DeadlinePolicy | None = None,
 ) -> Deadline | None:
-    """A reviewer's deadline (10 working days by default), on the same reminder ladder as the region's."""
-    policy, now = _policy(policy), _aware(assigned_at, "assigned_at")
+    """A reviewer's deadline (10 working days by default), on the same reminder ladder as the region's.
+
+    It belongs to the stage the region is reviewed in (the stage it is in now)."""
+    policy, now = policy_of(session, enrollment_id, policy), _aware(assigned_at, "assigned_at")
     rule = policy.rule_for(DeadlineKind.review)
-    if rule is None:
+    if rule is None or rule.working_days is None:
         return None
     _, tz = _zone_of(session, enrollment_id)
+    enr = session.get(Enrollment, enrollment_id)
+    if enr is None:
+        raise NotFound(f"enrollment {enrollment_id} does not exist")
     d = Deadline(
         enrollment_id=enrollment_id,
         kind=DeadlineKind.review,
         key=f"review:{assignment_id}",
-        stage=Stage.drafting,
+        stage=enr.stage,
         created_at=now,
         due_at=compute_due(now, tz, rule.working_days, policy.due_hour),
     )
@@ -246,7 +311,7 @@ def close_review_deadlines(
 
 
 def _close_left_stages(
-    session: Session, enrollment_id: int, stage: Stage, now: datetime, actor: str | None, advanced: bool
+    session: Session, enrollment_id: int, stage: str, now: datetime, actor: str | None, advanced: bool
 ) -> None:
     rows = session.exec(
         select(Deadline).where(
@@ -276,7 +341,7 @@ def cancel_pending(session: Session, deadline_id: int | None) -> int:
 
 
 #: The largest extension (or shortening) in one step: 260 working days, about a year. The deadline policy
-#: model forbids unknown keys, so this lives here rather than in deadlines_default.toml.
+#: model forbids unknown keys, so this lives here rather than in a program definition's [deadlines].
 MAX_EXTENSION_WORKING_DAYS = 260
 #: How far a recorded instant may lie ahead of the clock (clocks of laptops and servers disagree a little).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -371,7 +436,7 @@ def extend_deadline(
     )
     d.extended, d.cycle = True, d.cycle + 1
     cancel_pending(session, d.id)
-    _schedule(d, tz, _policy(policy), now)
+    _schedule(d, tz, policy_of(session, d.enrollment_id, policy), now)
     session.add(d)
     session.flush()
     return d
@@ -546,10 +611,106 @@ def undo_milestone(
     )
     # A new cycle: the reminders cancelled when it was marked done keep their keys, and would block these.
     d.status, d.done_at, d.done_by, d.cycle = DeadlineStatus.open, None, None, d.cycle + 1
-    _schedule(d, tz, _policy(policy), now)
+    _schedule(d, tz, policy_of(session, d.enrollment_id, policy), now)
     session.add(d)
     session.flush()
     return d
+
+
+# --- following the cohort's calendar ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Follow:
+    """One calendar change as the deadlines follow it: the cohort's policy, and why, who and when."""
+
+    policy: DeadlinePolicy
+    reason: str
+    actor: str
+    now: datetime
+
+
+def follow_calendar(
+    session: Session, *, cohort_id: int, events: Collection[str], reason: str, actor: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Put the cohort's open deadlines and milestones that fall on `events` (just added to its calendar or
+    re-dated) on the events' dates, as an extension does: audited with `reason`, reminders restarted. A
+    region keeps the working days it was granted. Done and cancelled ones stay as they were; one a region's
+    current stage owes but could not open without the event's date opens now. Returns what moved or opened."""
+    how = _Follow(cohort_policy(session, cohort_id), reason, actor, _aware(now, "now"))
+    dates = event_dates(session, cohort_id=cohort_id)
+    timed = [(t, day) for e in sorted(set(events)) for t in how.policy.on_event(e) if (day := t.day_of(dates))]
+    if not timed:
+        return []
+    rows = session.exec(
+        select(Enrollment, Region)
+        .join(Region, col(Region.id) == Enrollment.region_id)
+        .where(Enrollment.cohort_id == cohort_id)
+        .order_by(Region.bps_code)
+    ).all()
+    query = select(Deadline).where(col(Deadline.enrollment_id).in_([row_id(enr) for enr, _ in rows]))
+    mine: dict[int, list[Deadline]] = {}
+    for d in session.exec(query.order_by(col(Deadline.id))).all():
+        mine.setdefault(d.enrollment_id, []).append(d)
+    changes = []
+    for enr, region in rows:
+        for t, day in timed:
+            found = [d for d in mine.get(row_id(enr), []) if d.key == t.deadline_key and d.stage == t.stage]
+            opened = next((d for d in found if d.status == DeadlineStatus.open), None)
+            if opened is not None:
+                changes.append(_move_to_day(session, opened, region, day, t, how))
+            elif enr.stage == t.stage and not [d for d in found if d.created_at >= enr.entered_stage_at]:
+                changes.append(_open_on_day(session, enr, region, day, t, how))
+    session.flush()
+    return [c for c in changes if c is not None]
+
+
+def _move_to_day(
+    session: Session, d: Deadline, region: Region, day: date, timed: Timed, how: _Follow
+) -> dict[str, Any] | None:
+    """Move an open deadline onto `day` (plus the working days its extensions granted); None if it is there."""
+    tz = region.timezone
+    granted = sum(e.working_days for e in extensions_of(session, row_id(d)))
+    new = due_on_day(add_working_days(day, granted) if granted else day, tz, how.policy.due_hour)
+    if new == d.due_at:
+        return None
+    old = d.due_at
+    d.due_at, d.cycle = new, d.cycle + 1  # a new cycle: reminders restart for the new date, as after an extension
+    cancel_pending(session, d.id)
+    _schedule(d, tz, how.policy, how.now)
+    session.add(d)
+    change = {
+        "deadline_id": d.id,
+        "key": d.key,
+        "event": timed.event,
+        "old_due": _utc(old).isoformat(),
+        "new_due": _utc(new).isoformat(),
+        "reason": how.reason,
+    }
+    subject = f"region {region.bps_code} deadline {d.key}"
+    audit.record(session, kind="deadline_moved", subject=subject, actor=how.actor, at=how.now, content=change)
+    return {"action": "moved", "bps_code": region.bps_code, **change}
+
+
+def _open_on_day(
+    session: Session, enr: Enrollment, region: Region, day: date, timed: Timed, how: _Follow
+) -> dict[str, Any]:
+    """Open what the region's stage owes on a calendar event that was missing when the region entered it."""
+    tz, key = region.timezone, timed.deadline_key
+    kind = DeadlineKind.stage if isinstance(timed, DeadlineRule) else DeadlineKind.milestone
+    due = due_on_day(day, tz, how.policy.due_hour)
+    d = _new_deadline(session, row_id(enr), kind, key, enr.stage, due, tz, how.policy, enr.entered_stage_at, how.now)
+    session.flush()
+    change = {
+        "deadline_id": d.id,
+        "key": key,
+        "event": timed.event,
+        "new_due": _utc(due).isoformat(),
+        "reason": how.reason,
+    }
+    subject = f"region {region.bps_code} deadline {key}"
+    audit.record(session, kind="deadline_opened", subject=subject, actor=how.actor, at=how.now, content=change)
+    return {"action": "opened", "bps_code": region.bps_code, **change}
 
 
 # --- the sweep ---------------------------------------------------------------------------------------
@@ -610,6 +771,14 @@ def _rungs_per_role(d: Deadline, policy: DeadlinePolicy, first: int, last: int) 
     return sorted(latest.items(), key=lambda item: (item[1], item[0]))
 
 
+def rung_named(policy: DeadlinePolicy, key: str) -> ReminderRung:
+    """The rung of `policy`'s ladder called `key` (a reminder row names the rung it was written for)."""
+    rung = next((r for r in policy.ladder if r.key == key), None)
+    if rung is None:
+        raise NotFound(f"the reminder ladder has no rung {key!r}")
+    return rung
+
+
 def _title(d: Deadline, policy: DeadlinePolicy) -> dict[str, str]:
     milestone = next((m for m in policy.milestones if m.key == d.key), None)
     return item_title(d.kind, d.key, milestone.title.model_dump() if milestone else None)
@@ -663,7 +832,7 @@ def _plan_one(session: Session, d: Deadline, now: datetime, policy: DeadlinePoli
         rung = policy.ladder[index]
         addressed: list[Contact | None] = list(contacts_for(session, d, role, region))
         for contact in addressed or [None]:
-            row, facts = _row_and_facts(d, rung, role, contact, region, policy, now)
+            row, facts = _row_and_facts(d, rung, role, contact, region, policy, now, stage_label_of(session, d))
             out.append(Planned(row_id(d), d.cycle, index, row, facts))
     return out
 
@@ -676,9 +845,17 @@ def reminder_row(
     region: Region,
     policy: DeadlinePolicy,
     now: datetime,
+    label: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The notification row of one rung for one recipient (or, with no contact, for the role it awaits)."""
-    return _row_and_facts(d, rung, role, contact, region, policy, now)[0]
+    return _row_and_facts(d, rung, role, contact, region, policy, now, label)[0]
+
+
+def stage_label_of(session: Session, d: Deadline) -> dict[str, str] | None:
+    """The deadline's stage as its program calls it, in both languages (None for a stage it does not know)."""
+    enrollment = session.get_one(Enrollment, d.enrollment_id)
+    program = program_of_cohort(session, enrollment.cohort_id)
+    return program.stage(d.stage).label.model_dump() if d.stage in program.stage_names else None
 
 
 def _said_offset(d: Deadline, tz: str, rung: ReminderRung, now: datetime) -> int:
@@ -697,6 +874,7 @@ def _row_and_facts(
     region: Region,
     policy: DeadlinePolicy,
     now: datetime,
+    label: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], ReminderFacts]:
     """A reminder's notification row and the facts it renders (a coordinator summary lists the facts)."""
     tz = region.timezone
@@ -715,6 +893,7 @@ def _row_and_facts(
         role,
         ref,
         escalated,
+        label,
     )
     language = contact.language if contact else "id"
     subject, body = reminder_message(facts, language)
@@ -813,7 +992,6 @@ def address_waiting(
     Per deadline only the latest waiting rung is sent (an old 'due in 14 days' is wrong by now, as
     after downtime); older ones are cancelled. Reminders of closed deadlines were cancelled with them.
     """
-    policy = _policy(policy)
     if review_keys is None and contact.role == Role.reviewer:
         return 0  # a reviewer's reminders wait for `reviewers contact`, which says whose inbox this is
     query = _waiting_query(contact, review_keys)
@@ -822,12 +1000,12 @@ def address_waiting(
         if row_id(d) in latest:
             latest[row_id(d)][0].status = NotificationStatus.cancelled
         latest[row_id(d)] = (n, d, r)
-    rungs = {r.key: r for r in policy.ladder}
     if contact.role == Role.coordinator:
-        _summarise_waiting(session, contact, list(latest.values()), rungs, policy, now)
+        _summarise_waiting(session, contact, list(latest.values()), policy, now)
         return len(latest)
     for n, d, region in latest.values():
-        row = reminder_row(d, rungs[n.rung], n.role or contact.role, contact, region, policy, now)
+        mine = policy_of(session, d.enrollment_id, policy)
+        row = reminder_row(d, rung_named(mine, n.rung), n.role or contact.role, contact, region, mine, now)
         for field in ("dedupe_key", "contact_id", "language", "subject", "body", "status"):
             setattr(n, field, row[field])
     session.flush()
@@ -862,14 +1040,15 @@ def _summarise_waiting(
     session: Session,
     contact: Contact,
     waiting: list[tuple[Notification, Deadline, Region]],
-    rungs: dict[str, ReminderRung],
-    policy: DeadlinePolicy,
+    policy: DeadlinePolicy | None,
     now: datetime,
 ) -> None:
     """A new coordinator takes the reminders that waited for one as one summary, not one message each."""
     items = []
     for n, d, region in waiting:
-        row, facts = _row_and_facts(d, rungs[n.rung], Role.coordinator, contact, region, policy, now)
+        mine = policy_of(session, d.enrollment_id, policy)
+        label = stage_label_of(session, d)
+        row, facts = _row_and_facts(d, rung_named(mine, n.rung), Role.coordinator, contact, region, mine, now, label)
         items.append(Planned(row_id(d), d.cycle, 0, row, facts))
         n.status, n.last_error = NotificationStatus.cancelled, "superseded: listed in a coordinator summary"
     session.flush()
@@ -891,8 +1070,12 @@ def waiting_label(session: Session, n: Notification) -> str:
 
 def plan_sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> list[dict[str, Any]]:
     """What a sweep at `now` would enqueue (not yet in the outbox); writes nothing."""
-    now, policy = _aware(now, "now"), _policy(policy)
-    planned = [p for d in due_deadlines(session, now, limit=100_000) for p in _plan_one(session, d, now, policy) or []]
+    now = _aware(now, "now")
+    planned = [
+        p
+        for d in due_deadlines(session, now, limit=100_000)
+        for p in _plan_one(session, d, now, policy_of(session, d.enrollment_id, policy)) or []
+    ]
     rows, summarised = _split_coordinators(planned)
     return [
         r
@@ -906,14 +1089,16 @@ def sweep(session: Session, now: datetime, policy: DeadlinePolicy | None = None)
     (reminders for a role with no contact are kept as 'unaddressed' rows and not counted).
 
     A coordinator gets one summary per sweep listing every deadline at a coordinator rung, not one message
-    per region; PICs, reviewers and escalation contacts get their own messages."""
-    now, policy = _aware(now, "now"), _policy(policy)
+    per region; PICs, reviewers and escalation contacts get their own messages. Each deadline follows its
+    cohort's policy unless `policy` is given for all."""
+    now = _aware(now, "now")
     enqueued, summarised = 0, []
     try:
         while batch := due_deadlines(session, now):
             held = _preload(session, batch)  # noqa: F841 - the session's identity map holds rows weakly
-            plans = [(d, _plan_one(session, d, now, policy)) for d in batch]
-            moves = [_move(session, d, plan, policy) for d, plan in plans]
+            policies = [policy_of(session, d.enrollment_id, policy) for d in batch]
+            plans = [(d, _plan_one(session, d, now, mine)) for d, mine in zip(batch, policies, strict=True)]
+            moves = [_move(session, d, plan, mine) for (d, plan), mine in zip(plans, policies, strict=True)]
             moved = _move_pointers(session, moves)
             rows, mine = _split_coordinators([p for (d, plan) in plans if d.id in moved for p in plan or []])
             summarised += mine
@@ -1083,7 +1268,7 @@ STUCK_WORKING_DAYS = 20
 
 def build_digest(session: Session, now: datetime, policy: DeadlinePolicy | None = None) -> int:
     """Enqueue one digest per coordinator (no region) for the ISO week of `now`; returns rows added."""
-    now, policy = _aware(now, "now"), _policy(policy)
+    now = _aware(now, "now")
     coordinators = session.exec(
         select(Contact)
         .where(Contact.role == Role.coordinator, col(Contact.region_id).is_(None), col(Contact.active))
@@ -1122,13 +1307,13 @@ def build_digest(session: Session, now: datetime, policy: DeadlinePolicy | None 
 def digest_sections(
     session: Session, now: datetime, language: str, policy: DeadlinePolicy | None = None
 ) -> list[DigestSection]:
-    """Per cohort with open regions: deadlines due within 7 days, overdue ones, and stuck regions."""
-    policy, lang = _policy(policy), lang_of(language)
+    """Per cohort with open regions: deadlines due within 7 days, overdue ones, and stuck regions (each cohort
+    read with its own program: its closed stages, stage labels and milestone titles)."""
+    lang = lang_of(language)
     rows = session.exec(
         select(Enrollment, Region, Cohort)
         .join(Region, col(Region.id) == Enrollment.region_id)
         .join(Cohort, col(Cohort.id) == Enrollment.cohort_id)
-        .where(col(Enrollment.stage).not_in(sorted(TERMINAL)))
         .order_by(Cohort.name, Region.bps_code)
     ).all()
     by_enrollment: dict[int, list[Deadline]] = {}
@@ -1136,9 +1321,17 @@ def digest_sections(
     for d in session.exec(query).all():
         by_enrollment.setdefault(d.enrollment_id, []).append(d)
     sections: dict[str, DigestSection] = {}
+    programs: dict[int, ProgramDefinition] = {}
     for enr, region, cohort in rows:
+        if (cohort_id := row_id(cohort)) not in programs:
+            programs[cohort_id] = program_of_cohort(session, cohort_id)
+        program = programs[cohort_id]
+        if enr.stage in program.closed:
+            continue
         section = sections.setdefault(cohort.name, DigestSection(cohort.name))
-        _digest_region(section, enr, region, by_enrollment.get(row_id(enr), []), now, lang, policy)
+        mine = policy or cohort_policy(session, row_id(cohort))
+        stage_label = program.label(enr.stage, lang)
+        _digest_region(section, enr, region, by_enrollment.get(row_id(enr), []), now, lang, mine, stage_label)
     return list(sections.values())
 
 
@@ -1150,6 +1343,7 @@ def _digest_region(
     now: datetime,
     lang: str,
     policy: DeadlinePolicy,
+    stage_label: str,
 ) -> None:
     tz, who = region.timezone, f"{region.name} ({region.bps_code})"
     for d in deadlines:
@@ -1162,7 +1356,7 @@ def _digest_region(
     if not any(d.kind == DeadlineKind.stage for d in deadlines) and idle > STUCK_WORKING_DAYS:
         since = "sejak" if lang == "id" else "since"
         section.stuck.append(
-            f"{who}: {STAGES[lang].get(enr.stage, enr.stage)} {since} "
+            f"{who}: {stage_label} {since} "
             f"{format_local_long(enr.entered_stage_at, tz, lang)} ({idle} "
             f"{'hari kerja' if lang == 'id' else 'working days'})"
         )
@@ -1181,8 +1375,13 @@ def first_send_at(now: datetime, tz: str, send_hour: int = 8, close_hour: int = 
     return _utc(local_at(day, tz, send_hour))
 
 
-def announce_deadline(session: Session, code: str, key: str, now: datetime, cohort: str | None = None) -> int:
-    """Tell the region's PIC, once, that a deadline is running and when it falls due; rows enqueued."""
+def announce_deadline(session: Session, code: str, key: str | None, now: datetime, cohort: str | None = None) -> int:
+    """Tell the region's PIC, once, that a deadline is running and when it falls due; rows enqueued.
+
+    Without a key: the quick-win deadline of the region's program (`ProgramDefinition.quick_win_key`)."""
+    if key is None:
+        enrollment = find_enrollment(session, code, cohort)
+        key = program_of_cohort(session, enrollment.cohort_id).quick_win_key
     d = find_deadline(session, code, key, cohort)
     region, tz = _zone_of(session, d.enrollment_id)
     enqueued = 0
@@ -1191,7 +1390,7 @@ def announce_deadline(session: Session, code: str, key: str, now: datetime, coho
     for _, contact in recipients(session, (Role.pic,), region):
         ref = f"start:{d.id}:{d.cycle}:{contact.id}"
         subject, body = announcement_message(
-            region.name, _title(d, _policy(None)), key, d.due_at, tz, contact.language, ref
+            region.name, _title(d, policy_of(session, d.enrollment_id)), key, d.due_at, tz, contact.language, ref
         )
         enqueued += insert_ignore(
             session,

@@ -1,47 +1,57 @@
 """Deadline policy as data (rules, milestones, reminder ladder) plus pure due-date arithmetic.
 
-All offsets are Indonesian working days (see ``smartcity.models.deadlines.workdays``). All datetimes
-crossing this module's boundary are timezone-aware; results are stdlib datetimes in UTC.
+A rule or milestone falls ``working_days`` Indonesian working days (see ``smartcity.models.deadlines.workdays``)
+after a region enters its stage, or on a named event of the cohort's calendar (its first or last day), or on
+the event with the working days as the fallback when the cohort's calendar lacks it. The policy is the
+``[deadlines]`` table of a program definition (``smartcity.models.programs``). All datetimes crossing this
+module's boundary are timezone-aware; results are stdlib datetimes in UTC.
 """
 
 from __future__ import annotations
 
 import tomllib
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from smartcity.models import POLICIES_DIR
+from smartcity.models import PACKAGE_DIR
 from smartcity.models.deadlines.workdays import add_working_days, local_at, zone_abbrev
-from smartcity.models.vocabulary import Role
+from smartcity.models.vocabulary import DeadlineKind, Role
 
 __all__ = [
-    "DEFAULT_POLICY_PATH",
     "DUE_HOUR",
     "SEND_HOUR",
     "DeadlinePolicy",
     "DeadlineRule",
+    "EventDates",
     "Milestone",
     "ReminderRung",
     "Role",
     "Title",
     "compute_due",
     "default_policy",
+    "due_of",
+    "due_on_day",
     "due_rungs",
     "extend_due",
     "rung_key",
     "rung_send_at",
 ]
 
-DEFAULT_POLICY_PATH = POLICIES_DIR / "deadlines_default.toml"
+#: The shipped default program, whose `[deadlines]` table is the default policy.
+DEFAULT_PROGRAM_FILE = PACKAGE_DIR / "programs" / "default.toml"
 SEND_HOUR = 8  # reminders at 08:00 local: start of the working day, never at night
 DUE_HOUR = 17  # deadlines at 17:00 local: office close on the due working day
 _STAGE = r"^[a-z][a-z0-9_]*$"
 _KEY = r"^[a-z0-9][a-z0-9_-]*$"
+#: A calendar event's name, as the cohort's calendar file spells it (mou_signed, masterplan_evaluation).
+EVENT_NAME = r"^[a-z][a-z0-9_]*$"
+#: The first and last day of a calendar event (the same day for a one-day event).
+EventDates = tuple[date, date]
 
 
 def _ladder_role(role: Role) -> Role:
@@ -60,12 +70,42 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DeadlineRule(_Frozen):
-    """Something is due ``working_days`` after a case enters ``stage``."""
+class _Timed(_Frozen):
+    """When something falls due: ``working_days`` after the stage starts, on a calendar ``event``, or both
+    (the event's date when the cohort's calendar has the event, the working days when it lacks it)."""
+
+    working_days: int | None = None
+    event: str | None = Field(default=None, pattern=EVENT_NAME, max_length=64)
+    event_day: Literal["start", "end"] = "start"  # which day of a several-day event (bimtek: Jul-Oct)
+
+    @model_validator(mode="after")
+    def _has_a_time(self) -> _Timed:
+        if self.working_days is None and self.event is None:
+            raise ValueError("give working_days, a calendar event, or both (the event first, the days as fallback)")
+        return self
+
+    def day_of(self, events: Mapping[str, EventDates] | None) -> date | None:
+        """The calendar day this falls on, when it names an event the calendar has; else None."""
+        dates = (events or {}).get(self.event) if self.event else None
+        if dates is None:
+            return None
+        return dates[0] if self.event_day == "start" else dates[1]
+
+
+class DeadlineRule(_Timed):
+    """A stage's deliverable, due ``working_days`` after a case enters ``stage`` or on a calendar event.
+
+    ``key`` names the deadline (``masterplan``); without one it is called after its stage."""
 
     stage: str = Field(pattern=_STAGE)
-    working_days: int = Field(ge=1)
+    key: str | None = Field(default=None, pattern=_KEY, max_length=64)
+    working_days: int | None = Field(default=None, ge=1)
     description: str = ""
+
+    @property
+    def deadline_key(self) -> str:
+        """The key of the deadline this rule opens."""
+        return self.key or self.stage
 
 
 class Title(_Frozen):
@@ -75,13 +115,18 @@ class Title(_Frozen):
     en: str = Field(min_length=1)
 
 
-class Milestone(_Frozen):
-    """An intermediate event ``working_days`` after the start of ``stage`` (e.g. a bimtek)."""
+class Milestone(_Timed):
+    """An intermediate event (e.g. a bimtek) ``working_days`` after the start of ``stage``, or on a calendar event."""
 
-    key: str = Field(pattern=_KEY)
+    key: str = Field(pattern=_KEY, max_length=64)
     title: Title
     stage: str = Field(pattern=_STAGE)
-    working_days: int = Field(ge=0)
+    working_days: int | None = Field(default=None, ge=0)
+
+    @property
+    def deadline_key(self) -> str:
+        """The key of the deadline this milestone opens."""
+        return self.key
 
 
 def rung_key(offset: int) -> str:
@@ -129,17 +174,28 @@ class DeadlinePolicy(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> DeadlinePolicy:
+        stage_rules = [r for r in self.rules if r.stage != DeadlineKind.review]
         for what, vals in (
             ("rule stage", [r.stage for r in self.rules]),
-            ("milestone key", [m.key for m in self.milestones]),
+            # A region's deadlines are found by key (`deadline extend 3273 masterplan`): one key, one deadline.
+            ("deadline key", [r.deadline_key for r in stage_rules] + [m.key for m in self.milestones]),
             ("ladder key", [r.key for r in self.ladder]),
         ):
             if dup := _dupes(vals):
                 raise ValueError(f"duplicate {what}: {', '.join(dup)}")
-        limits = {r.stage: r.working_days for r in self.rules}
+        review = self.rule_for(DeadlineKind.review)
+        if review is not None and (review.event is not None or review.working_days is None):
+            raise ValueError("the review rule counts working days from each assignment: no calendar event")
+        # Only offsets can be compared here; a calendar date is known once the cohort's calendar is.
+        limits = {r.stage: r.working_days for r in self.rules if r.event is None and r.working_days is not None}
         for m in self.milestones:
             # A milestone meant to prepare a deliverable must fall before its deadline.
-            if m.stage in limits and m.working_days >= limits[m.stage]:
+            if (
+                m.event is None
+                and m.working_days is not None
+                and m.stage in limits
+                and m.working_days >= limits[m.stage]
+            ):
                 raise ValueError(
                     f"milestone {m.key!r} at {m.working_days} working days is not before "
                     f"the {m.stage!r} deadline ({limits[m.stage]})"
@@ -151,45 +207,40 @@ class DeadlinePolicy(_Frozen):
         return next((r for r in self.rules if r.stage == stage), None)
 
     def milestones_for(self, stage: str) -> list[Milestone]:
-        """Return the milestones of ``stage`` ordered by offset."""
-        return sorted((m for m in self.milestones if m.stage == stage), key=lambda m: m.working_days)
+        """Return the milestones of ``stage`` ordered by offset (those only on a calendar event last)."""
+        mine = [m for m in self.milestones if m.stage == stage]
+        return sorted(mine, key=lambda m: (m.working_days is None, m.working_days or 0))
 
-    def due_for(self, stage: str, start_utc: datetime, tz: str) -> datetime | None:
-        """Due instant (UTC) for a case that entered ``stage`` at ``start_utc``; None if no rule."""
+    def timed(self, kind: str, key: str) -> DeadlineRule | Milestone | None:
+        """The rule (kind "stage") or milestone that opens a deadline called ``key``; None for any other."""
+        if kind == DeadlineKind.stage:
+            return next((r for r in self.rules if r.stage != DeadlineKind.review and r.deadline_key == key), None)
+        if kind == DeadlineKind.milestone:
+            return next((m for m in self.milestones if m.key == key), None)
+        return None
+
+    def on_event(self, event: str) -> list[DeadlineRule | Milestone]:
+        """The rules and milestones that fall on calendar event ``event``."""
+        timed: list[DeadlineRule | Milestone] = [*self.rules, *self.milestones]
+        return [t for t in timed if t.event == event]
+
+    def due_for(
+        self, stage: str, start_utc: datetime, tz: str, events: Mapping[str, EventDates] | None = None
+    ) -> datetime | None:
+        """Due instant (UTC) for a case that entered ``stage`` at ``start_utc``; None if no rule (or a rule
+        only on a calendar event that ``events``, the cohort's calendar, lacks)."""
         rule = self.rule_for(stage)
-        return None if rule is None else compute_due(start_utc, tz, rule.working_days, self.due_hour)
-
-    @classmethod
-    def from_toml_text(cls, text: str, source: str = "<string>") -> DeadlinePolicy:
-        """Parse and validate a policy from TOML text; errors are a one-line ValueError."""
-        try:
-            return cls.model_validate(tomllib.loads(text))
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"invalid deadline policy {source}: TOML syntax error: {e}") from None
-        except ValidationError as e:
-            raise ValueError(f"invalid deadline policy {source}: {_one_line(e)}") from None
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> DeadlinePolicy:
-        """Load and validate a policy from a TOML file; errors are a one-line ValueError."""
-        path = Path(path)
-        return cls.from_toml_text(path.read_text(encoding="utf-8"), source=str(path))
-
-
-def _one_line(e: ValidationError) -> str:
-    # Pydantic's default message spans many lines; report the first problem compactly.
-    errs = e.errors(include_url=False)
-    first = errs[0]
-    loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (+{len(errs) - 1} more error(s))" if len(errs) > 1 else ""
-    return f"{loc + ': ' if loc else ''}{msg}{more}".replace("\n", " ")
+        return None if rule is None else due_of(rule, start_utc, tz, self.due_hour, events)
 
 
 @lru_cache(maxsize=1)
 def default_policy() -> DeadlinePolicy:
-    """Return the shipped default policy (policies/deadlines_default.toml), cached and immutable."""
-    return DeadlinePolicy.from_toml(DEFAULT_POLICY_PATH)
+    """The shipped default program's deadline policy: the `[deadlines]` table of models/programs/default.toml,
+    read once per process and immutable. A cohort runs its own program's policy (`program_of_cohort`)."""
+    # Read here rather than through the program loader, whose definition embeds this module's DeadlinePolicy
+    # (no import cycle); it is the same table of the same file that `shipped().deadlines` holds.
+    with DEFAULT_PROGRAM_FILE.open("rb") as fh:
+        return DeadlinePolicy.model_validate(tomllib.load(fh)["deadlines"])
 
 
 def _require_aware(dt: datetime, name: str) -> None:
@@ -216,6 +267,32 @@ def compute_due(start_utc: datetime, tz: str, working_days: int, due_hour: int =
     _require_aware(start_utc, "start_utc")
     due_date = add_working_days(_local(start_utc, tz).date(), working_days)
     return _utc(local_at(due_date, tz, due_hour))
+
+
+def due_on_day(day: date, tz: str, due_hour: int = DUE_HOUR) -> datetime:
+    """Due instant (UTC) on a calendar day: ``due_hour`` local time in the region's zone, whatever the weekday
+    (a national event's date is real: it does not move to a working day)."""
+    zone_abbrev(tz)
+    return _utc(local_at(day, tz, due_hour))
+
+
+def due_of(
+    timed: DeadlineRule | Milestone,
+    start_utc: datetime,
+    tz: str,
+    due_hour: int = DUE_HOUR,
+    events: Mapping[str, EventDates] | None = None,
+) -> datetime | None:
+    """Due instant (UTC) of a rule or milestone for a case that entered its stage at ``start_utc``: on its
+    calendar event's day when ``events`` (the cohort's calendar) has it, else ``working_days`` after start;
+    None when it names only an event the calendar lacks (it opens once the calendar has the event)."""
+    _require_aware(start_utc, "start_utc")
+    day = timed.day_of(events)
+    if day is not None:
+        return due_on_day(day, tz, due_hour)
+    if timed.working_days is None:
+        return None
+    return compute_due(start_utc, tz, timed.working_days, due_hour)
 
 
 def rung_send_at(due_utc: datetime, tz: str, rung: ReminderRung, send_hour: int = SEND_HOUR) -> datetime:

@@ -7,7 +7,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import utc_column
 from smartcity.models.infra.db import enum_field
 from smartcity.models.vocabulary import DeadlineKind, DeadlineStatus, NotificationStatus, Role
@@ -25,7 +24,7 @@ class Deadline(SQLModel, table=True):
     enrollment_id: int = Field(foreign_key="enrollment.id")
     kind: DeadlineKind = enum_field(DeadlineKind, 16)
     key: str = Field(max_length=64)  # masterplan | quick-win | bimtek-2 | assessment | review:<id>
-    stage: Stage = enum_field(Stage, 32)  # the stage this deadline belongs to
+    stage: str = Field(max_length=32)  # the stage this deadline belongs to, as the cohort's program names it
     due_at: datetime = utc_column()
     status: DeadlineStatus = enum_field(DeadlineStatus, 16, default=DeadlineStatus.open)
     done_at: datetime | None = utc_column(nullable=True)

@@ -11,30 +11,14 @@ from datetime import datetime
 
 import pendulum
 
-from smartcity.models.core.stages import Stage
 from smartcity.models.deadlines.workdays import format_local, zone_abbrev
+from smartcity.models.programs.loading import shipped
 from smartcity.models.vocabulary import DeadlineKind, Role
 
 LONG_FORMAT = "dddd, D MMMM YYYY HH:mm"
-STAGES: dict[str, dict[Stage, str]] = {
-    "id": {
-        Stage.nominated: "dinominasikan",
-        Stage.selected: "terpilih",
-        Stage.drafting: "penyusunan masterplan",
-        Stage.masterplan_completed: "masterplan selesai",
-        Stage.quick_win_delivered: "quick win terlaksana",
-        Stage.not_selected: "tidak terpilih",
-        Stage.withdrawn: "mengundurkan diri",
-    },
-    "en": {
-        Stage.nominated: "nominated",
-        Stage.selected: "selected",
-        Stage.drafting: "drafting the masterplan",
-        Stage.masterplan_completed: "masterplan completed",
-        Stage.quick_win_delivered: "quick win delivered",
-        Stage.not_selected: "not selected",
-        Stage.withdrawn: "withdrawn",
-    },
+#: The default program's stage labels by language (a reminder for another program passes its own `label`).
+STAGES: dict[str, dict[str, str]] = {
+    lang: {st.name: st.label.get(lang) for st in shipped().stages} for lang in ("id", "en")
 }
 ITEMS = {
     "masterplan": {"id": "Masterplan smart city", "en": "Smart city masterplan"},
@@ -99,7 +83,7 @@ class ReminderFacts:
 
     region_name: str
     bps_code: str
-    stage: Stage
+    stage: str
     kind: DeadlineKind
     key: str
     title: dict[str, str]  # {"id": ..., "en": ...}
@@ -109,6 +93,7 @@ class ReminderFacts:
     role: Role
     ref: str  # the dedupe key: receivers can use it to drop a repeat
     escalated: bool = False  # an escalation rung that reaches someone else (a late review goes to the coordinator)
+    label: dict[str, str] | None = None  # the stage's label in its program {"id": ..., "en": ...}; default: STAGES
 
 
 def item_title(kind: DeadlineKind, key: str, milestone_title: dict[str, str] | None = None) -> dict[str, str]:
@@ -117,6 +102,10 @@ def item_title(kind: DeadlineKind, key: str, milestone_title: dict[str, str] | N
         return milestone_title
     base = DeadlineKind.review if kind == DeadlineKind.review else key
     return ITEMS.get(base, {"id": key, "en": key})
+
+
+def _stage_text(facts: ReminderFacts, lang: str) -> str:
+    return facts.label[lang] if facts.label else STAGES[lang].get(facts.stage, facts.stage)
 
 
 def reminder_message(facts: ReminderFacts, language: str) -> tuple[str, str]:
@@ -131,7 +120,7 @@ def reminder_message(facts: ReminderFacts, language: str) -> tuple[str, str]:
     due_label = "Tenggat" if lang == "id" else "Due"
     lines = [
         f"{'Daerah' if lang == 'id' else 'Region'}: {facts.region_name} ({facts.bps_code})",
-        f"{'Tahap' if lang == 'id' else 'Stage'}: {STAGES[lang].get(facts.stage, facts.stage)}",
+        f"{'Tahap' if lang == 'id' else 'Stage'}: {_stage_text(facts, lang)}",
         f"{title}: {when}",
         f"{due_label}: {format_local_long(facts.due_at, facts.tz, lang)}",
         "",

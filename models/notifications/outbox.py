@@ -324,19 +324,19 @@ def _waiting_rows(session: Session, contact_id: int) -> list[Notification]:
 def _readdressed(session: Session, n: Notification, to: Contact | None, role: Role, now: datetime) -> dict | None:
     """The row that replaces `n` for contact `to` (None: waiting for a contact of its role), re-rendered
     in `to`'s language when it is a reminder; None when nothing replaces it."""
-    from smartcity.models.deadlines.ops import _policy, reminder_row
+    from smartcity.models.deadlines.ops import default_policy, policy_of, reminder_row, stage_label_of
     from smartcity.models.deadlines.tables import Deadline
 
-    policy = _policy(None)
-    rung = next((r for r in policy.ladder if r.key == n.rung), None)
     d = session.get(Deadline, n.deadline_id) if n.deadline_id is not None else None
+    policy = policy_of(session, d.enrollment_id) if d is not None else default_policy()
+    rung = next((r for r in policy.ladder if r.key == n.rung), None)
     if d is not None and rung is not None:
         region = session.exec(
             select(Region)
             .join(Enrollment, col(Enrollment.region_id) == Region.id)
             .where(Enrollment.id == d.enrollment_id)
         ).one()
-        row = reminder_row(d, rung, n.role or role, to, region, policy, now)
+        row = reminder_row(d, rung, n.role or role, to, region, policy, now, stage_label_of(session, d))
         return {**row, "send_after": n.send_after}  # the same moment as before (often already past: sent next)
     if to is None:
         return None  # a digest or an announcement to nobody: dropped with the old row

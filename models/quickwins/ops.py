@@ -21,9 +21,9 @@ from sqlmodel import Session, col, select
 from smartcity.models.core import audit, events
 from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import BadInput, DomainRefused, NotFound
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Enrollment, Region
 from smartcity.models.infra.db import row_id
+from smartcity.models.programs.store import program_of_enrollment
 from smartcity.models.quickwins.tables import (
     DIMENSIONS,
     KPIBase,
@@ -216,10 +216,16 @@ def register_quick_win(
     if region is None:
         raise NotFound(f"region {region_code}: not in the registry")
     enrollment = find_enrollment(session, region_code, cohort)
-    if enrollment.stage != Stage.masterplan_completed:
+    program = program_of_enrollment(session, enrollment)
+    edge = program.guarded_by("quick_win_verified")
+    if edge is None or enrollment.stage != edge.source:
+        when = (
+            f"once the region reaches {edge.source} ({program.label(edge.source, 'en')})"
+            if edge
+            else f"only in a program with a quick win ({program.name} has none)"
+        )
         raise DomainRefused(
-            f"region {region_code} ({region.name}) is {enrollment.stage}: a quick win is "
-            f"registered once the masterplan is completed"
+            f"region {region_code} ({region.name}) is {enrollment.stage}: a quick win is registered {when}"
         )
     qw = QuickWin(
         enrollment_id=row_id(enrollment),
@@ -354,7 +360,8 @@ def verify_quick_win(
     label = f"quick win {qw.id} of region {region.bps_code} ({region.name})"
     if qw.verified_at is not None:
         raise DomainRefused(f"{label} was already verified by {qw.verified_by} on {qw.verified_at:%Y-%m-%d}")
-    if enrollment.stage in (Stage.withdrawn, Stage.not_selected):
+    program = program_of_enrollment(session, enrollment)
+    if enrollment.stage in program.closed and enrollment.stage != program.completed:
         raise DomainRefused(f"{label}: the region is {enrollment.stage}")
     failure = _verification_gap(session, qw, checklist)
     if failure:

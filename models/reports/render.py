@@ -14,11 +14,18 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from smartcity.models.core.money import rupiah
-from smartcity.models.core.stages import MAIN_LINE, Stage
+from smartcity.models.evaluation import render as evaluation
 from smartcity.models.infra.csvfile import write_rows
 from smartcity.models.infra.markdown import md_cell, md_table
 from smartcity.models.quickwins.ops import kpi_progress
-from smartcity.models.reports.data import NO_DEADLINE, STAGE_ORDER, RegionRow, Report, cohort_progress, local_time
+from smartcity.models.reports.data import (
+    NO_DEADLINE,
+    RegionRow,
+    Report,
+    cohort_progress,
+    default_stages,
+    local_time,
+)
 from smartcity.models.reports.words import (
     HEADERS,
     KINDS_ID,
@@ -28,7 +35,6 @@ from smartcity.models.reports.words import (
     long_date,
     number,
     sentence,
-    stage_label,
     word,
 )
 
@@ -37,15 +43,14 @@ if TYPE_CHECKING:
 
 FORMATS = ("md", "csv", "json", "html", "csv-id")
 SIMULATED_BANNER = WORDS["en"]["banner"]
-STAGE_COLOURS: dict[Stage, str] = {
-    Stage.nominated: "#9aa5b1",
-    Stage.selected: "#3e7cb1",
-    Stage.drafting: "#f2a541",
-    Stage.masterplan_completed: "#4caf50",
-    Stage.quick_win_delivered: "#1b5e20",
-    Stage.not_selected: "#c7c7c7",
-    Stage.withdrawn: "#d9534f",
-}
+
+
+def __getattr__(name: str) -> Any:
+    # STAGE_COLOURS: the shipped default program's colours, read from its definition on first use (a report
+    # takes each stage's colour from its own program: `Report.stage_colour`).
+    if name == "STAGE_COLOURS":
+        return {s.name: s.colour for s in default_stages()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def render(report: Report, fmt: str, lang: str = "id") -> str:
@@ -63,9 +68,9 @@ def render(report: Report, fmt: str, lang: str = "id") -> str:
     return renderers[fmt](report)
 
 
-def label(stage: str) -> str:
-    """'masterplan_completed' -> 'masterplan completed'."""
-    return stage.replace("_", " ")
+def stage_label(report: Report, stage: str, lang: str) -> str:
+    """A stage in the reader's language, as the cohort's program names it."""
+    return report.stage_label(stage, lang)
 
 
 def _num(value: float | int | None, digits: int = 1, lang: str = "en") -> str:
@@ -78,7 +83,7 @@ def _funnel_rows(report: Report, lang: str = "en") -> list[list[Any]]:
     unknown = word("unknown", lang)
     return [
         [
-            stage_label(f.stage, lang),
+            stage_label(report, f.stage, lang),
             f.count,
             f.reached,
             _num(f.population, lang=lang) + (f" (+{f.population_unknown} {unknown})" if f.population_unknown else ""),
@@ -92,14 +97,14 @@ def _funnel_header(report: Report, lang: str = "en") -> list[str]:
     return header("funnel", lang, year=report.population_year)
 
 
-def _region_cells(r: RegionRow, lang: str = "en", now: datetime | None = None) -> list[Any]:
+def _region_cells(report: Report, r: RegionRow, lang: str = "en", now: datetime | None = None) -> list[Any]:
     """One region's row of the regions table."""
     return [
         r.cohort,
         r.bps_code,
         r.name,
         r.province,
-        stage_label(r.stage, lang),
+        stage_label(report, r.stage, lang),
         r.since_local,
         _num(r.days_in_stage.get(r.stage), lang=lang),
         _deadline(r, lang, now),
@@ -125,10 +130,11 @@ REGION_HEADER = HEADERS["en"]["regions"]
 
 def report_title(report: Report, lang: str) -> str:
     """The report's title in `lang`; a title the data layer did not write is kept as it is."""
-    if report.cohort is not None and report.title == WORDS["en"]["title cohort"].format(cohort=report.cohort):
-        return word("title cohort", lang).format(cohort=report.cohort)
-    if report.cohort is None and report.title == WORDS["en"]["title program"]:
-        return word("title program", lang)
+    names = {"program": report.program_name, "cohort": report.cohort}
+    if report.cohort is not None and report.title == WORDS["en"]["title cohort"].format(**names):
+        return word("title cohort", lang).format(**names)
+    if report.cohort is None and report.title == WORDS["en"]["title program"].format(**names):
+        return word("title program", lang).format(**names)
     return report.title
 
 
@@ -154,23 +160,27 @@ def to_markdown(report: Report, lang: str = "id") -> str:
         "",
         f"## {word('regions', lang)}",
         "",
-        md_table(header("regions", lang), [_region_cells(r, lang, now) for r in report.regions]),
+        md_table(header("regions", lang), [_region_cells(report, r, lang, now) for r in report.regions]),
     ]
     for title, head, rows in _extra_sections(report, lang):
         parts += ["", f"## {title}", "", md_table(head, rows) if rows else word("none", lang)]
+    for section in _evaluation_sections(report, lang):
+        parts += ["", f"## {md_cell(section['title'])}", "", md_cell(section["note"]), ""]
+        parts += [md_table(section["header"], section["rows"])]
     if report.notes:
         parts += ["", f"## {word('notes', lang)}", ""] + [f"- {md_cell(sentence(n, lang))}" for n in report.notes]
     return "\n".join(parts) + "\n"
 
 
 def _extra_sections(report: Report, lang: str = "en") -> list[tuple[str, list[str], list[list[Any]]]]:
-    """(title, header, rows) of the overdue, reviews-outstanding and quick-win KPI tables."""
+    """(title, header, rows) of the overdue, reviews-outstanding and quick-win KPI tables (the last two when a
+    program of the report has masterplan reviews, or quick wins)."""
     overdue = [
         [
             o["cohort"],
             o["bps_code"],
             o["region"],
-            stage_label(o["stage"], lang),
+            stage_label(report, o["stage"], lang),
             f"{o['key']} ({o['kind'] if lang == 'en' else KINDS_ID.get(o['kind'], o['kind'])})",
             o["due_local"],
             _num(o["days_overdue"], lang=lang),
@@ -205,10 +215,29 @@ def _extra_sections(report: Report, lang: str = "en") -> list[tuple[str, list[st
         ]
         for k in report.quick_win_kpis
     ]
+    # A program without masterplan reviews or quick wins has no such tables (unless rows exist anyway).
+    programs = [report.program_of(c) for c in report.cohorts] or [report.program_of("")]
     return [
         (word("overdue", lang), header("overdue", lang), overdue),
-        (word("reviews", lang), header("reviews", lang), reviews),
-        (word("kpis", lang), header("kpis", lang), kpis),
+        *(
+            [(word("reviews", lang), header("reviews", lang), reviews)]
+            if reviews or any(p.completed for p in programs)
+            else []
+        ),
+        *([(word("kpis", lang), header("kpis", lang), kpis)] if kpis or any(p.delivered for p in programs) else []),
+    ]
+
+
+def _evaluation_sections(report: Report, lang: str) -> list[dict[str, Any]]:
+    """One section per cohort and year with evaluation scores: the ranked index, the weights stated."""
+    return [
+        {
+            "title": evaluation.section_title(g, lang),
+            "note": evaluation.weights_text(g, lang),
+            "header": evaluation.index_header(g, lang),
+            "rows": evaluation.index_rows(g, lang),
+        }
+        for g in report.evaluation
     ]
 
 
@@ -234,7 +263,7 @@ def to_csv(report: Report, dialect: str = "en") -> str:
         "stage",
         "since_utc",
         "since_local",
-        *[f"days_{s}" for s in STAGE_ORDER],
+        *[f"days_{s.name}" for s in report.stages],
         "deadline",
         "overdue",
     ]
@@ -250,10 +279,10 @@ def to_csv(report: Report, dialect: str = "en") -> str:
                     r.province,
                     r.timezone,
                     r.population,
-                    r.stage.value,
+                    str(r.stage),
                     r.since,
                     r.since_local,
-                    *[r.days_in_stage.get(s) for s in STAGE_ORDER],
+                    *[r.days_in_stage.get(s.name) for s in report.stages],
                     r.deadline,
                     r.overdue,
                 ),
@@ -275,12 +304,13 @@ def funnel_figure(report: Report, lang: str = "en") -> Any:
     import plotly.graph_objects as go
 
     reached = {f.stage: f.reached for f in report.funnel}
+    main = [s for s in report.stages if s.main]
     fig = go.Figure(
         go.Funnel(
-            y=[stage_label(s, lang) for s in MAIN_LINE],
-            x=[reached.get(s, 0) for s in MAIN_LINE],
+            y=[escape(s.label.get(lang, s.name)) for s in main],
+            x=[reached.get(s.name, 0) for s in main],
             textinfo="value+percent initial",
-            marker={"color": [STAGE_COLOURS[s] for s in MAIN_LINE]},
+            marker={"color": [s.colour for s in main]},
         )
     )
     fig.update_layout(
@@ -296,7 +326,7 @@ def timeline_figure(report: Report, lang: str = "en") -> Any:
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    for stage in STAGE_ORDER:
+    for stage in (s.name for s in report.stages):
         ys, bases, widths, hovers = [], [], [], []
         for r in report.regions:
             for p in r.periods:
@@ -307,19 +337,21 @@ def timeline_figure(report: Report, lang: str = "en") -> Any:
                 bases.append(p.start.isoformat())
                 widths.append((end - p.start).total_seconds() * 1000)
                 hovers.append(
-                    escape(f"{r.name}: {stage_label(stage, lang)} {_num(p.days, lang=lang)} {word('days', lang)}")
+                    escape(
+                        f"{r.name}: {stage_label(report, stage, lang)} {_num(p.days, lang=lang)} {word('days', lang)}"
+                    )
                 )
         if ys:
             fig.add_trace(
                 go.Bar(
-                    name=stage_label(stage, lang),
+                    name=escape(stage_label(report, stage, lang)),
                     y=ys,
                     base=bases,
                     x=widths,
                     orientation="h",
                     hovertext=hovers,
                     hoverinfo="text",
-                    marker={"color": STAGE_COLOURS[stage]},
+                    marker={"color": report.stage_colour(stage)},
                 )
             )
     fig.update_layout(
@@ -373,7 +405,11 @@ def _chart_html(figure: Any, div_id: str, *, with_plotlyjs: bool) -> Any:
 
 def to_html(report: Report, lang: str = "id") -> str:
     """A single HTML file with the charts (plotly.js inline, once) and the tables, in `lang`."""
-    sections = [{"title": title, "header": head, "rows": rows} for title, head, rows in _extra_sections(report, lang)]
+    sections = [
+        {"title": title, "note": None, "header": head, "rows": rows}
+        for title, head, rows in _extra_sections(report, lang)
+    ]
+    sections += _evaluation_sections(report, lang)
     now = report.generated_at
     return (
         _environment()
@@ -387,7 +423,10 @@ def to_html(report: Report, lang: str = "id") -> str:
             funnel_chart=_chart_html(funnel_figure(report, lang), "funnel-chart", with_plotlyjs=True),
             timeline_chart=_chart_html(timeline_figure(report, lang), "timeline-chart", with_plotlyjs=False),
             funnel={"header": _funnel_header(report, lang), "rows": _funnel_rows(report, lang)},
-            regions={"header": header("regions", lang), "rows": [_region_cells(r, lang, now) for r in report.regions]},
+            regions={
+                "header": header("regions", lang),
+                "rows": [_region_cells(report, r, lang, now) for r in report.regions],
+            },
             sections=sections,
             notes=[sentence(n, lang) for n in report.notes],
         )
@@ -405,14 +444,18 @@ def region_file_markdown(region_code: str, rows: list[dict[str, Any]]) -> str:
 
 def program_board_markdown(report: Report) -> str:
     """The 'program board' artifact: region x stage (days spent; the current stage in bold), deadline."""
-    header = ["region", *[label(s) for s in STAGE_ORDER], "next deadline (region's local time)"]
+    header = [
+        "region",
+        *[stage_label(report, s.name, "en") for s in report.stages],
+        "next deadline (region's local time)",
+    ]
     rows = []
     for r in report.regions:
         cells = []
-        for s in STAGE_ORDER:
-            days = r.days_in_stage.get(s)
+        for s in report.stages:
+            days = r.days_in_stage.get(s.name)
             text = "-" if days is None else f"{days:.1f} d"
-            cells.append(f"▶ {'now' if days is None else text}" if s == r.stage else text)
+            cells.append(f"▶ {'now' if days is None else text}" if s.name == r.stage else text)
         rows.append([f"{r.bps_code} {r.name} ({r.cohort})", *cells, r.deadline])
     head = f"# Program board\n\n{'**' + SIMULATED_BANNER + '**' + chr(10) + chr(10) if report.simulated else ''}"
     return (
@@ -430,7 +473,7 @@ def cohort_table(report: Report, cohort: str) -> list[dict[str, Any]]:
             "code": r.bps_code,
             "region": r.name,
             "province": r.province,
-            "stage": label(r.stage),
+            "stage": stage_label(report, r.stage, "en"),
             "since (local)": r.since_local,
             "days in stage": r.days_in_stage.get(r.stage),
             "next deadline (local)": r.deadline,

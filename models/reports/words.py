@@ -1,8 +1,8 @@
 """The report's words in Bahasa Indonesia (the ministry's language, the default) and English. Pure.
 
-Stage names come from `smartcity.models.notifications.notices.STAGES` (the reminders use the same ones);
-English keeps the report's short stage labels ('drafting', not 'drafting the masterplan'). Dates are written
-with pendulum's own `id` locale. Numbers follow the language: 1.234,5 in Indonesian, 1,234.5 in English.
+Stage labels are not here: each cohort's program definition names its stages in both languages, and the
+report carries them (`Report.stage_label`). Dates are written with pendulum's own `id` locale. Numbers follow
+the language: 1.234,5 in Indonesian, 1,234.5 in English.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pendulum
-
-from smartcity.models.notifications.notices import STAGES
 
 LANGS = ("id", "en")
 LONG_DATE = "dddd, D MMMM YYYY HH:mm"
@@ -40,8 +38,8 @@ WORDS: dict[str, dict[str, str]] = {
         "timeline chart": "Days in each stage, per region",
         "simulated mark": " (SIMULATED DATA)",
         "days": "days",
-        "title program": "Gerakan Menuju 100 Smart City: program report",
-        "title cohort": "Gerakan Menuju 100 Smart City: cohort {cohort} report",
+        "title program": "{program}: program report",
+        "title cohort": "{program}: cohort {cohort} report",
     },
     "id": {
         "banner": "DATA SIMULASI: laporan ini menunjukkan simulasi, bukan kemajuan program yang sebenarnya.",
@@ -66,8 +64,8 @@ WORDS: dict[str, dict[str, str]] = {
         "timeline chart": "Hari di setiap tahap, per daerah",
         "simulated mark": " (DATA SIMULASI)",
         "days": "hari",
-        "title program": "Gerakan Menuju 100 Smart City: laporan program",
-        "title cohort": "Gerakan Menuju 100 Smart City: laporan kohort {cohort}",
+        "title program": "{program}: laporan program",
+        "title cohort": "{program}: laporan kohort {cohort}",
     },
 }
 
@@ -166,13 +164,6 @@ def word(key: str, lang: str) -> str:
 def header(key: str, lang: str, **values: object) -> list[str]:
     """A table's header in `lang`, with `values` filled in."""
     return [h.format(**values) for h in HEADERS[lang][key]]
-
-
-def stage_label(stage: str, lang: str) -> str:
-    """A stage as the reader calls it: 'masterplan selesai' / 'masterplan completed'."""
-    if lang == "id":
-        return next((text for s, text in STAGES["id"].items() if s.value == stage), stage.replace("_", " "))
-    return stage.replace("_", " ")
 
 
 def sentence(text: str, lang: str) -> str:

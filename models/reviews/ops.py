@@ -22,12 +22,13 @@ from sqlmodel import Session, col, select
 from smartcity.models.core import audit, events
 from smartcity.models.core.enrollments import find_enrollment
 from smartcity.models.core.errors import BadInput, DomainRefused, NotFound
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Contact, Enrollment, Region
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import row_id
 from smartcity.models.infra.markdown import md_table
 from smartcity.models.infra.settings import get_settings
+from smartcity.models.programs.definition import Edge
+from smartcity.models.programs.store import program_of_enrollment
 from smartcity.models.reviews.tables import MasterplanRound, Review, ReviewAssignment, Reviewer, ReviewerConflict
 from smartcity.models.vocabulary import Decision, Dimension, Role, RoundStatus, values
 
@@ -606,6 +607,15 @@ def _rounds(session: Session, enrollment_id: int) -> list[MasterplanRound]:
     )
 
 
+def review_edge(session: Session, enrollment: Enrollment) -> Edge:
+    """The edge a review round decides: the one its program guards with `review_quorum_approved`."""
+    program = program_of_enrollment(session, enrollment)
+    edge = program.guarded_by("review_quorum_approved")
+    if edge is None:
+        raise DomainRefused(f"program {program.name} has no reviewed stage (no edge guarded by review_quorum_approved)")
+    return edge
+
+
 def submit_masterplan(
     session: Session,
     region_code: str,
@@ -625,8 +635,9 @@ def submit_masterplan(
     if quorum is not None and not 1 <= quorum <= n:
         raise BadInput(f"quorum must be 1..{n} (the reviewers to assign), got {quorum}")
     enr = find_enrollment(session, region_code, cohort)
-    if enr.stage != Stage.drafting:
-        raise DomainRefused(f"region {region_code} is {enr.stage}: a masterplan can be submitted only in drafting")
+    edge = review_edge(session, enr)
+    if enr.stage != edge.source:
+        raise DomainRefused(f"region {region_code} is {enr.stage}: a masterplan can be submitted only in {edge.source}")
     rounds = _rounds(session, row_id(enr))
     if rounds and rounds[-1].status == RoundStatus.open:
         raise DomainRefused(
@@ -872,10 +883,11 @@ def check_quorum(session: Session, round_id: int, *, now: datetime) -> dict[str,
         occurred_at=now,
     )
     session.flush()
-    if rnd.status == RoundStatus.approved and enr.stage == Stage.drafting:
+    edge = review_edge(session, enr)
+    if rnd.status == RoundStatus.approved and enr.stage == edge.source:
         change = StageChange(
             region_code=region.bps_code,
-            to=Stage.masterplan_completed,
+            to=edge.target,
             actor=f"review round {rnd.round_no}",
             cohort=cohort.name,
             reason=f"masterplan {rnd.version_label}: {rnd.decision_summary}",

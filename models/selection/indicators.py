@@ -21,11 +21,11 @@ from sqlmodel import Session, col, select
 
 from smartcity.models.core.errors import BadInput, DomainRefused, SmartCityError
 from smartcity.models.core.program import get_cohort
-from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import Cohort, Enrollment, Region, StageTransition
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.csvfile import CsvRow, read_rows
 from smartcity.models.infra.db import row_id
+from smartcity.models.programs.store import program_of_cohort
 from smartcity.models.selection.scoring import Nominee, SelectionPolicy, SelectionResult, score
 from smartcity.models.selection.tables import IndicatorValue
 
@@ -162,6 +162,8 @@ class NomineePool:
     years: list[int]
     #: Nominees reconsidered after a not_selected decision: bps_code -> enrollment version now.
     reopened: dict[str, int] = field(default_factory=dict)
+    #: The program's (pool, selected, declined) stages: nominated, selected, not_selected by default.
+    stages: tuple[str, str, str] = ("nominated", "selected", "not_selected")
 
     @property
     def illustrative(self) -> bool:
@@ -175,10 +177,7 @@ class NomineePool:
         return f"indicator values: {rule} (used: {years}); source(s): {'; '.join(self.sources) or 'none'}"
 
 
-_DECIDED = (Stage.selected, Stage.not_selected)
-
-
-def _pool_regions(session: Session, cohort: Cohort) -> list[tuple[Region, Stage, int]]:
+def _pool_regions(session: Session, cohort: Cohort, stages: tuple[str, str, str]) -> list[tuple[Region, str, int]]:
     """Regions nominated to the cohort (with stage and version): still nominated, or whose first move was
     the selection decision (a region reconsidered after not_selected is nominated again, and in the pool).
 
@@ -193,10 +192,11 @@ def _pool_regions(session: Session, cohort: Cohort) -> list[tuple[Region, Stage,
         .where(Enrollment.cohort_id == cohort.id)
         .order_by(col(Region.bps_code))
     ).all()
+    pool, selected, declined = stages
     return [
-        (r, Stage(stage), version)
+        (r, stage, version)
         for r, stage, to, version in rows
-        if (to is None and stage == Stage.nominated) or to in _DECIDED
+        if (to is None and stage == pool) or to in (selected, declined)
     ]
 
 
@@ -219,7 +219,8 @@ def _chosen_values(
 def nominee_pool(session: Session, cohort: str, year: int | None = None, source: str | None = None) -> NomineePool:
     """The cohort's nominees with their indicator values (cohort year unless `year`), and provenance."""
     target = get_cohort(session, cohort)
-    pooled = _pool_regions(session, target)
+    stages = program_of_cohort(session, row_id(target)).selection_stages()
+    pooled = _pool_regions(session, target, stages)
     regions = [r for r, _, _ in pooled]
     if not regions:
         raise DomainRefused(f"cohort {cohort}: no nominated regions to select from")
@@ -251,7 +252,8 @@ def nominee_pool(session: Session, cohort: str, year: int | None = None, source:
         nominees=nominees,
         sources=sorted({v.source for v in values}),
         years=sorted({v.year for v in values}),
-        reopened={r.bps_code: version for r, stage, version in pooled if stage == Stage.nominated and version > 0},
+        reopened={r.bps_code: version for r, stage, version in pooled if stage == stages[0] and version > 0},
+        stages=stages,
     )
 
 
@@ -288,7 +290,7 @@ class SelectionPlan:
         ordered = [r for r in self.result.regions if r.selected] + [r for r in self.result.regions if not r.selected]
         out = []
         for r in ordered:
-            to = Stage.selected if r.selected else Stage.not_selected
+            to = self.pool.stages[1] if r.selected else self.pool.stages[2]
             reason = f"{self.result.policy_name}: {r.reason}"[:2000]
             # A reconsidered region is decided anew: its key names the version it was reopened at, so the
             # first decision's key (which would answer "duplicate" and leave it nominated) does not match.

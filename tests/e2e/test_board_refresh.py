@@ -15,8 +15,8 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import session_scope
 from smartcity.tasks.events import publish_outbox
-from tests.clirun import spawn
 from tests.helpers import T0, cohort_with, load_registry
+from tests.prefect_server import served as serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
@@ -66,20 +66,11 @@ def finished(n: int):
 
 
 @pytest.fixture
-def served(sqlite_url, prefect_api):
+def served(sqlite_url, prefect_api, tmp_path):
     load_registry()
     cohort_with(CODES, quota=4)
-    proc = spawn("serve", db_url=sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
-
-    async def names() -> set[str]:
-        async with get_client() as client:
-            return {d.name for d in await client.read_deployments()}
-
-    assert wait_for(lambda: "refresh-board" in asyncio.run(names()), 60), "serve did not register refresh-board"
-    time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
-    yield
-    proc.terminate()
-    proc.wait(timeout=30)
+    with serving(sqlite_url, prefect_api, tmp_path / "serve.log"):
+        yield
 
 
 def test_a_burst_of_stage_events_is_one_refresh_that_shows_them_all(served):

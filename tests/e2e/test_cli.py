@@ -1,4 +1,7 @@
-"""The coordinator CLI end to end: exit codes, one-line errors, JSON reads, and a race."""
+"""The coordinator CLI end to end: exit codes, one-line errors, JSON reads, and a race.
+
+Set-up, bad requests and imports run through the CLI's entry point in this process (what a command does);
+the status read and the race run as real processes (test_exit_codes keeps a real-process sample too)."""
 
 from __future__ import annotations
 
@@ -7,16 +10,16 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from tests.clirun import smartcity, spawn
+from tests.clirun import smartcity, smartcity_in_process, spawn
 from tests.conftest import dump_database
 from tests.helpers import PHASE1, REGISTRY
 
 
 @pytest.fixture
 def loaded(db_url):
-    assert smartcity("regions", "import", str(REGISTRY), db_url=db_url).code == 0
-    assert smartcity("cohort", "create", "2017", "--year", "2017", "--quota", "25", db_url=db_url).code == 0
-    assert smartcity("cohort", "nominate", "2017", "--file", str(PHASE1), db_url=db_url).code == 0
+    assert smartcity_in_process("regions", "import", str(REGISTRY), db_url=db_url).code == 0
+    assert smartcity_in_process("cohort", "create", "2017", "--year", "2017", "--quota", "25", db_url=db_url).code == 0
+    assert smartcity_in_process("cohort", "nominate", "2017", "--file", str(PHASE1), db_url=db_url).code == 0
     return db_url
 
 
@@ -53,7 +56,7 @@ BAD_REQUESTS = [
 def test_bad_requests_get_one_line_and_change_nothing(loaded):
     before = dump_database(loaded)
     for args, code, text in BAD_REQUESTS:
-        done = smartcity(*args, db_url=loaded)
+        done = smartcity_in_process(*args, db_url=loaded)
         assert done.code == code, (args, done)
         assert text in one_line(done), args
         assert dump_database(loaded) == before, args
@@ -72,7 +75,7 @@ def test_broken_csv_names_every_bad_line_and_imports_nothing(db_url, tmp_path):
         encoding="utf-8",
     )
     before = dump_database(db_url)
-    done = smartcity("regions", "import", str(bad), db_url=db_url)
+    done = smartcity_in_process("regions", "import", str(bad), db_url=db_url)
     assert done.code == 2 and "nothing imported" in done.err
     for line in (
         "line 3: bad bps_code",
@@ -90,8 +93,8 @@ def test_bom_and_crlf_import_like_plain_utf8(db_url, tmp_path):
     text = "bps_code,name,type,province,timezone,extra\r\n9412,Kabupaten Mimika,kabupaten,Papua,Asia/Jayapura,x\r\n"
     f = tmp_path / "bom.csv"
     f.write_bytes(b"\xef\xbb\xbf" + text.encode())
-    assert smartcity("regions", "import", str(f), db_url=db_url).code == 0
-    listed = json.loads(smartcity("regions", "list", "--json", db_url=db_url).out)
+    assert smartcity_in_process("regions", "import", str(f), db_url=db_url).code == 0
+    listed = json.loads(smartcity_in_process("regions", "list", "--json", db_url=db_url).out)
     assert listed == [
         {
             "bps_code": "9412",
@@ -106,9 +109,10 @@ def test_bom_and_crlf_import_like_plain_utf8(db_url, tmp_path):
 
 def test_two_processes_advance_the_same_100_regions_once(loaded, tmp_path):
     codes = [line.split(",")[0] for line in REGISTRY.read_text().splitlines()[1:101]]
-    assert smartcity("cohort", "create", "race", "--year", "2018", "--quota", "100", db_url=loaded).code == 0
+    created = smartcity_in_process("cohort", "create", "race", "--year", "2018", "--quota", "100", db_url=loaded)
+    assert created.code == 0
     codes = [c for c in codes if c not in PHASE1.read_text()]
-    assert smartcity("cohort", "nominate", "race", *codes, db_url=loaded).code == 0
+    assert smartcity_in_process("cohort", "nominate", "race", *codes, db_url=loaded).code == 0
     procs = [
         spawn("cohort", "advance", "race", "--to", "selected", "--actor", f"p{i}", "--json", db_url=loaded)
         for i in range(2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process
 from tests.helpers import cohort_with, load_registry
 
 SURAKARTA, MAKASSAR = "3372", "7371"
@@ -13,14 +13,16 @@ SURAKARTA, MAKASSAR = "3372", "7371"
 def test_cohorts_regions_by_name_filters_and_local_times(sqlite_url):
     load_registry()
     cohort_with([SURAKARTA, MAKASSAR, "3273"], quota=3)
-    moved = smartcity("region", "advance", "kota surakarta", "--to", "selected", "--actor", "ani", db_url=sqlite_url)
-    assert moved.code == 0 and f"region {SURAKARTA}: now selected" in moved.out, moved
-    assert (
-        smartcity("region", "advance", "Kota Makassar", "--to", "selected", "--actor", "ani", db_url=sqlite_url).code
-        == 0
+    moved = smartcity_in_process(
+        "region", "advance", "kota surakarta", "--to", "selected", "--actor", "ani", db_url=sqlite_url
     )
+    assert moved.code == 0 and f"region {SURAKARTA}: now selected" in moved.out, moved
+    moved = smartcity_in_process(
+        "region", "advance", "Kota Makassar", "--to", "selected", "--actor", "ani", db_url=sqlite_url
+    )
+    assert moved.code == 0, moved
 
-    cohorts = json.loads(smartcity("cohort", "list", "--json", db_url=sqlite_url).out)
+    cohorts = json.loads(smartcity_in_process("cohort", "list", "--json", db_url=sqlite_url).out)
     assert cohorts == [
         {
             "name": "2017",
@@ -31,15 +33,17 @@ def test_cohorts_regions_by_name_filters_and_local_times(sqlite_url):
             "regions": 3,
         }
     ]
-    text = smartcity("cohort", "list", db_url=sqlite_url).out
+    text = smartcity_in_process("cohort", "list", db_url=sqlite_url).out
     assert "2017" in text and "quota    3" in text and "selected: 2" in text and "nominated: 1" in text
 
-    history = json.loads(smartcity("region", "history", "Kota Makassar", "--json", db_url=sqlite_url).out)
+    history = json.loads(smartcity_in_process("region", "history", "Kota Makassar", "--json", db_url=sqlite_url).out)
     utc_hour = int(history[0]["at"][11:13])
     assert history[0]["at_local"].endswith(" WITA") and int(history[0]["at_local"][11:13]) == (utc_hour + 8) % 24
-    assert smartcity("region", "history", SURAKARTA, db_url=sqlite_url).out.split("  ")[0].endswith(" WIB")
+    assert smartcity_in_process("region", "history", SURAKARTA, db_url=sqlite_url).out.split("  ")[0].endswith(" WIB")
 
-    west_java = json.loads(smartcity("regions", "list", "--province", "jawa  BARAT", "--json", db_url=sqlite_url).out)
+    west_java = json.loads(
+        smartcity_in_process("regions", "list", "--province", "jawa  BARAT", "--json", db_url=sqlite_url).out
+    )
     assert len(west_java) > 20 and {r["province"] for r in west_java} == {"Jawa Barat"}
-    typo = smartcity("regions", "list", "--province", "Jawa Barta", db_url=sqlite_url)
+    typo = smartcity_in_process("regions", "list", "--province", "Jawa Barta", db_url=sqlite_url)
     assert typo.code == 0 and typo.out.strip() == "no regions in province 'Jawa Barta'; did you mean Jawa Barat?"

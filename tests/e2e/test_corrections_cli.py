@@ -1,4 +1,5 @@
-"""The correction commands as a coordinator runs them (subprocess): exit codes, one-line errors, no secrets."""
+"""The correction commands as a coordinator runs them: exit codes, one-line errors, no secrets. Through the
+CLI's entry point in this process (tests/e2e/test_exit_codes.py runs a sample as real processes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from smartcity.models.selection.scoring import ILLUSTRATIVE_INDICATORS_PATH
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process
 from tests.conftest import dump_database
 from tests.e2e import test_selection_cli
 from tests.helpers import T0, cohort_with, load_registry
@@ -28,20 +29,22 @@ def test_partial_data_dry_run_warns_and_reconsider_reopens(nominated, tmp_path):
     ]  # Papua lacks readiness
     partial = tmp_path / "partial.csv"
     partial.write_text("\n".join(trimmed) + "\n", encoding="utf-8")
-    assert smartcity("indicators", "import", str(partial), db_url=db).code == 0
-    dry = smartcity("cohort", "select", "2017", "--dry-run", "--json", db_url=db)
+    assert smartcity_in_process("indicators", "import", str(partial), db_url=db).code == 0
+    dry = smartcity_in_process("cohort", "select", "2017", "--dry-run", "--json", db_url=db)
     assert dry.code == 0, dry.err
     assert "WARNING: whole island group Papua excluded (2 nominee(s)) for missing readiness" in dry.err
     assert any("missing: readiness (2)" in w for w in json.loads(dry.out)["warnings"])
-    assert smartcity("cohort", "select", "2017", "--actor", "ani", db_url=db).code == 0
-    refused = smartcity(
+    assert smartcity_in_process("cohort", "select", "2017", "--actor", "ani", db_url=db).code == 0
+    refused = smartcity_in_process(
         "region", "advance", "9412", "--to", "selected", "--actor", "ani", "--force", "--reason", "late data", db_url=db
     )
     assert refused.code == 1 and "reconsider it first" in refused.err
     before = dump_database(db)
-    bad = smartcity("region", "reconsider", "9412", "--reason", " ", "--actor", "ani", db_url=db)
+    bad = smartcity_in_process("region", "reconsider", "9412", "--reason", " ", "--actor", "ani", db_url=db)
     assert (bad.code, len(bad.err.strip().splitlines())) == (2, 1) and dump_database(db) == before
-    ok = smartcity("region", "reconsider", "9412", "--reason", "readiness came late", "--actor", "ani", db_url=db)
+    ok = smartcity_in_process(
+        "region", "reconsider", "9412", "--reason", "readiness came late", "--actor", "ani", db_url=db
+    )
     assert ok.code == 0 and "now nominated" in ok.out, ok.err
 
 
@@ -94,11 +97,11 @@ def test_contact_deadline_and_milestone_corrections(drafting_with_contact):
         (["milestone", "undo", BANDUNG, "bimtek-1", "--reason", "oops", "--actor", "ani"], 1, "not done"),
         (["contacts", "edit", "1", "--url", "nonsense", "--reason", "typo", "--actor", "ani"], 2, "Apprise"),
     ):
-        done = smartcity(*args, db_url=db)
+        done = smartcity_in_process(*args, db_url=db)
         assert (done.code, len(done.err.strip().splitlines())) == (code, 1), (args, done.err)
         assert says in done.err, (args, done.err)
     assert dump_database(db) == before
-    replaced = smartcity(
+    replaced = smartcity_in_process(
         "contacts",
         "replace",
         "1",
@@ -113,8 +116,8 @@ def test_contact_deadline_and_milestone_corrections(drafting_with_contact):
         db_url=db,
     )
     assert replaced.code == 0 and "replaced by contact 2" in replaced.out, replaced.err
-    removed = smartcity("contacts", "remove", "2", "--reason", "left", "--actor", "ani", db_url=db)
-    listed = smartcity("contacts", "list", db_url=db)
+    removed = smartcity_in_process("contacts", "remove", "2", "--reason", "left", "--actor", "ani", db_url=db)
+    listed = smartcity_in_process("contacts", "list", db_url=db)
     assert removed.code == 0 and "(removed)" in listed.out
     for out in (replaced.out + replaced.err, removed.out + removed.err, listed.out):
         assert SECRET not in out and "N3wSecret" not in out

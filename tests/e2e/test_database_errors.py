@@ -1,11 +1,12 @@
 """A database that cannot be reached or used gets one line that says what to do, and exit 2: never a
-driver's traceback. Run through the real `smartcity` command, as a coordinator would meet it."""
+driver's traceback. The matrix of broken URLs runs through the CLI's entry point in this process; a database
+never initialised is met through the real `smartcity` command, as a coordinator would meet it."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.clirun import smartcity
+from tests.clirun import smartcity, smartcity_in_process
 from tests.conftest import PG_ADMIN_URL
 from tests.prefect_server import free_port
 
@@ -23,7 +24,7 @@ CASES = {
 @pytest.mark.parametrize("args", [("regions", "list"), ("cohort", "create", "2017", "--year", "2017", "--quota", "25")])
 def test_unusable_database_gets_one_line_and_exit_2(case, args):
     url, words = CASES[case]
-    done = smartcity(*args, db_url=url)
+    done = smartcity_in_process(*args, db_url=url)
     assert done.code == 2, done
     assert len(done.err.strip().splitlines()) == 1 and words in done.err, done.err
     assert "Traceback" not in done.err and "s3cret" not in done.err + done.out

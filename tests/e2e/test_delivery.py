@@ -23,7 +23,7 @@ from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.settings import Settings
 from smartcity.models.notifications.delivery import dispatch, enqueue_due
 from smartcity.models.notifications.outbox import add_contact
-from tests.clirun import cli_env
+from tests.clirun import cli_env, smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry
 from tests.mail import smtp_with_auth
@@ -119,7 +119,14 @@ def drafting_with_contacts(urls: list[tuple[str, str]]) -> None:
 
 
 def sc(*args: str, db_url: str, **env: str) -> subprocess.CompletedProcess:
-    """The real CLI (with the deadline commands registered) in a subprocess, no Prefect server."""
+    """The CLI through its entry point in this process, no Prefect server: what the commands do. The first test
+    below runs `remind` as a real process (`sc_process`), as a coordinator would."""
+    done = smartcity_in_process(*args, db_url=db_url, **FAST_ENV, **env)
+    return subprocess.CompletedProcess(["smartcity", *args], done.code, done.out, done.err)
+
+
+def sc_process(*args: str, db_url: str, **env: str) -> subprocess.CompletedProcess:
+    """The real CLI in a subprocess, no Prefect server."""
     return subprocess.run(
         [sys.executable, "-m", "smartcity.deployments.cli.app", *args],
         capture_output=True,
@@ -137,7 +144,7 @@ def statuses() -> dict[str, str]:
 
 def test_email_with_auth_and_json_arrive_once_with_local_time(sqlite_url, smtp, http):
     drafting_with_contacts([(smtp.url, "id"), (http.url("pic-en"), "en")])
-    done = sc("remind", "--now", T14, db_url=sqlite_url)
+    done = sc_process("remind", "--now", T14, db_url=sqlite_url)
     assert done.returncode == 0, done.stderr
     assert "2 reminder(s) enqueued, 2 sent, 0 failed" in done.stdout and "not reachable" in done.stderr
     [mail] = smtp.messages

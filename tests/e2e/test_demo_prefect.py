@@ -1,5 +1,6 @@
 """`smartcity demo --ui` on its Prefect path, small (--regions 2): the story plays through the served registry,
-and the UI it leaves reads like the program's office, as a person sees it in Chromium. SIGTERM stops it all."""
+and the UI it leaves reads like the program's office, as a person sees it in Chromium. SIGTERM stops it all.
+Also, without a server: when the story settles, and which published events the settle waits a run for."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -22,6 +25,7 @@ from tests.clirun import cli_env
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
+WHEN = datetime(2017, 9, 11, 3, tzinfo=UTC)
 
 
 def wait_for_line(path, pattern: str, proc: subprocess.Popen, timeout: float) -> re.Match:
@@ -138,3 +142,92 @@ def test_bad_regions_option_is_refused_before_anything_starts(tmp_path, args):
     done = smartcity("demo", "--no-prefect", "--home", str(tmp_path / "demo"), *args, db_url="sqlite:///unused.db")
     assert done.code == 2 and done.err.count("\n") == 1 and "--regions" in done.err, done.err
     assert not (tmp_path / "demo").exists()
+
+
+def test_the_story_settles_before_the_clock_leaves_a_day_and_before_a_region_acts_twice(sqlite_url):
+    from smartcity.deployments.demo.story import Story, wib
+
+    log: list[str] = []
+
+    class Recording(Story):
+        def settle(self, final: bool = False) -> None:
+            log.append("settle")
+            super().settle(final)
+
+    story = Recording(receiver_url="json://127.0.0.1:9", flows=False)
+    day = wib("2017-09-11T10:00")
+
+    def act(name: str, follow_up: bool = False):
+        def action() -> None:
+            log.append(name)
+            if follow_up:
+                story.then(lambda: log.append(f"after {name} as of {story.now:%H:%M}"))
+
+        return action
+
+    story.at(day, act("3273 submits"), region="3273")
+    story.at(day + timedelta(hours=1), act("3274 reviewed", follow_up=True), region="3274")
+    story.at(day + timedelta(hours=2), act("3273 again"), region="3273")
+    story.at(day + timedelta(days=1), act("3275 next day"), region="3275")
+    story.at(day + timedelta(days=1, hours=1), act("every region"))
+    story.run_until(day + timedelta(days=2))
+    assert log == [
+        "3273 submits",
+        "3274 reviewed",  # another region, same day: its runs overlap the first one's
+        "settle",
+        "after 3274 reviewed as of 04:00",  # read once settled, as of its own time (11:00 WIB)
+        "3273 again",
+        "settle",
+        "3275 next day",
+        "settle",
+        "every region",
+        "settle",
+    ]
+
+
+def test_the_settle_waits_for_a_run_per_event_its_served_triggers_match(sqlite_url):
+    from prefect.events import DeploymentEventTrigger
+    from sqlmodel import select
+
+    from smartcity.deployments.demo.settle import Chain
+    from smartcity.models.core.events import enqueue
+    from smartcity.models.core.tables import EventOutbox
+    from smartcity.models.infra.db import session_scope
+
+    def deployment(name: str, **trigger) -> SimpleNamespace:
+        return SimpleNamespace(name=name, triggers=[DeploymentEventTrigger(**trigger)])
+
+    chain = Chain(
+        [
+            deployment(
+                "close-file",
+                expect={"smartcity.region.*"},
+                match={"prefect.resource.id": "smartcity.*", "smartcity.follow-up": "close-region-file"},
+            ),
+            deployment(
+                "review", expect={"smartcity.masterplan.submitted"}, match={"prefect.resource.id": "smartcity.*"}
+            ),
+            deployment("board", expect={"smartcity.region.*"}, within=timedelta(seconds=30)),
+        ]
+    )
+    labelled = {"prefect.resource.id": "smartcity.region.3273", "smartcity.follow-up": "close-region-file"}
+    events = [
+        ("smartcity.region.quick_win_delivered", labelled, True),
+        ("smartcity.region.drafting", {"prefect.resource.id": "smartcity.region.3273"}, True),
+        ("smartcity.masterplan.submitted", {"prefect.resource.id": "smartcity.region.3274"}, True),
+        ("smartcity.region.quick_win_delivered", {**labelled, "prefect.resource.id": "smartcity.region.3274"}, False),
+        ("smartcity.region.quick_win_delivered", {**labelled, "prefect.resource.id": "smartcity.region.3275"}, True),
+    ]
+    with session_scope() as s:
+        for i, (event, resource, published) in enumerate(events):
+            row = enqueue(s, key=f"k{i}", event=event, resource=resource, related=[], payload={}, occurred_at=WHEN)
+            row.published_at = WHEN if published else None
+    assert chain.coalesced == ["board"]
+    # An event above an unpublished one waits until that one is published, so each is counted once.
+    assert chain.count_published() == (1, 3)
+    assert chain.expected == {"close-file": 1, "review": 1}
+    with session_scope() as s:
+        for row in s.exec(select(EventOutbox)).all():
+            row.published_at = row.published_at or WHEN
+    assert chain.count_published() == (0, 5)
+    assert chain.expected == {"close-file": 3, "review": 1}

@@ -1,16 +1,16 @@
 """One rule for exit codes, across every command: 2 when the request is wrong (an unknown name, a missing or
 malformed option), 1 when a well-formed request is refused by the program's rules. Each case is one line
-on stderr and changes nothing. The cases share one prepared SQLite database and run a few at a time."""
+on stderr and changes nothing. The cases share one prepared SQLite database. Every case runs through the CLI's
+own entry point in this process (about 40 commands: a process each would cost about a minute of CPU); a sample
+of one case per kind of failure runs as a real process too, and must end the same way, exit status included."""
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.ops import add_reviewer
-from tests.clirun import smartcity
+from tests.clirun import smartcity, smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -132,17 +132,36 @@ def prepared(sqlite_url):
     return sqlite_url
 
 
-def test_every_command_follows_one_exit_code_rule(prepared):
-    before = dump_database(prepared)
-    with ThreadPoolExecutor(max_workers=3) as pool:  # read-mostly cases: a few processes at a time
-        results = list(pool.map(lambda case: smartcity(*case[0], db_url=prepared, timeout=60), CASES))
-    wrong = [
+def wrong_endings(cases: list[tuple[list[str], int, str]], results: list) -> list[tuple]:
+    """The cases whose exit code, one-line message or absence of a traceback is not as the rule says."""
+    return [
         (args, done.code, done.err.strip())
-        for (args, code, text), done in zip(CASES, results, strict=True)
+        for (args, code, text), done in zip(cases, results, strict=True)
         if done.code != code
         or text not in done.err
         or len(done.err.strip().splitlines()) != 1
         or "Traceback" in done.err
     ]
+
+
+def test_every_command_follows_one_exit_code_rule(prepared):
+    before = dump_database(prepared)
+    results = [smartcity_in_process(*args, db_url=prepared) for args, _, _ in CASES]
+    wrong = wrong_endings(CASES, results)
+    assert wrong == [], "\n".join(map(str, wrong))
+    assert dump_database(prepared) == before
+
+
+#: One case of each kind, run as real processes: an unknown name (2), a bad option value (2), a missing
+#: required option (2), and a refusal by the program's rules (1).
+SAMPLE_TEXTS = ("9999", "--start 2027-02-30 is not a date", "--force needs --reason", "cannot skip")
+PROCESS_SAMPLE = [next(case for case in CASES if case[2] == text) for text in SAMPLE_TEXTS]
+
+
+def test_the_exit_status_a_shell_sees_follows_the_rule(prepared):
+    before = dump_database(prepared)
+    assert {code for _, code, _ in PROCESS_SAMPLE} == {1, 2}
+    results = [smartcity(*args, db_url=prepared, timeout=60) for args, _, _ in PROCESS_SAMPLE]
+    wrong = wrong_endings(PROCESS_SAMPLE, results)
     assert wrong == [], "\n".join(map(str, wrong))
     assert dump_database(prepared) == before

@@ -14,7 +14,7 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.infra.db import session_scope
 from smartcity.models.notifications.outbox import add_contact
-from tests.clirun import cli_env, smartcity
+from tests.clirun import cli_env, smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import ROOT, T0, cohort_with, load_registry
 
@@ -38,22 +38,23 @@ def iso(instant: datetime) -> str:
 
 
 def test_a_future_now_is_refused_unless_simulated(sqlite_url):
+    """Through the CLI's entry point in this process (the flow test below runs real processes)."""
     bandung_drafting()
     before = dump_database(sqlite_url)
     future = iso(datetime.now(UTC) + timedelta(days=30))
-    refused = smartcity("remind", "--now", future, db_url=sqlite_url)
+    refused = smartcity_in_process("remind", "--now", future, db_url=sqlite_url)
     assert refused.code == 2 and refused.out == "", refused
     [line] = refused.err.splitlines()
     assert "ahead of the real clock" in line and "--simulate" in line
     assert dump_database(sqlite_url) == before  # nothing was sent, enqueued or moved
-    dry = smartcity("remind", "--now", future, "--dry-run", db_url=sqlite_url)  # looking sends nothing
+    dry = smartcity_in_process("remind", "--now", future, "--dry-run", db_url=sqlite_url)  # looking sends nothing
     assert dry.code == 0 and "would enqueue" in dry.out, dry
-    soon = smartcity("remind", "--now", iso(datetime.now(UTC) + timedelta(minutes=2)), db_url=sqlite_url)
+    soon = smartcity_in_process("remind", "--now", iso(datetime.now(UTC) + timedelta(minutes=2)), db_url=sqlite_url)
     assert soon.code == 0 and "simulat" not in soon.err, soon  # clock skew is no reason to refuse
-    meant = smartcity("remind", "--now", future, "--simulate", db_url=sqlite_url)
+    meant = smartcity_in_process("remind", "--now", future, "--simulate", db_url=sqlite_url)
     assert meant.code == 0 and "reminder(s) enqueued" in meant.out, meant
     assert meant.err.splitlines()[0].startswith("warning: simulating: --now ")
-    assert smartcity("remind", "--now", T14, db_url=sqlite_url).code == 0  # a past instant needs no flag
+    assert smartcity_in_process("remind", "--now", T14, db_url=sqlite_url).code == 0  # a past instant needs no flag
 
 
 #: `smartcity remind` in a process whose Prefect logging was set up before the command ran (an embedding

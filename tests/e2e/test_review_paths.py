@@ -4,8 +4,6 @@ and the review commands work end to end through the CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -14,25 +12,18 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.ops import add_reviewer
-from tests.clirun import Done, cli_env, smartcity
+from tests.clirun import Done, smartcity_in_process
 from tests.conftest import dump_database
-from tests.helpers import ROOT, T0, cohort_with, load_registry, phase1_codes
+from tests.helpers import T0, cohort_with, load_registry, phase1_codes
 
 BANDUNG = "3273"
 APPROVE = "governance=4,branding=3,economy=4,living=5,society=4,environment=3"
 
 
 def reviews_cli(*args: str, db_url: str) -> Done:
-    """`smartcity ARGS` with the review sub-apps registered (the module's own entry point registers them)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "smartcity.deployments.cli.app", *args],
-        capture_output=True,
-        text=True,
-        env=cli_env(db_url),
-        timeout=120,
-        cwd=ROOT,
-    )
-    return Done(proc.returncode, proc.stdout, proc.stderr)
+    """`smartcity ARGS` through the CLI's entry point in this process (what the commands do, not the process:
+    tests/e2e/test_exit_codes.py runs a sample as real processes)."""
+    return smartcity_in_process(*args, db_url=db_url)
 
 
 @pytest.fixture
@@ -68,9 +59,11 @@ def assert_every_path_refused(url: str, why: str) -> None:
             change_stage(
                 s, StageChange(region_code=BANDUNG, to=Stage.masterplan_completed, actor="ani", cohort="2017"), now=T0
             )
-    region = smartcity("region", "advance", BANDUNG, "--to", "masterplan_completed", "--actor", "ani", db_url=url)
+    region = smartcity_in_process(
+        "region", "advance", BANDUNG, "--to", "masterplan_completed", "--actor", "ani", db_url=url
+    )
     assert region.code == 1 and why in region.err, region
-    cohort = smartcity(
+    cohort = smartcity_in_process(
         "cohort", "advance", "2017", "--to", "masterplan_completed", "--actor", "ani", "--json", db_url=url
     )
     assert cohort.code == 1 and json.loads(cohort.out)["applied"] == 0, cohort

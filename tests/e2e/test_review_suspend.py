@@ -6,8 +6,6 @@ review, typed with the CLI, closes the round and wakes the suspended run, which 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 
 import pytest
@@ -20,8 +18,9 @@ from sqlmodel import select
 from smartcity.models.core.transitions import find_enrollment
 from smartcity.models.infra.db import session_scope
 from smartcity.models.reviews.tables import Review
-from tests.clirun import cli_env
-from tests.helpers import REVIEWER_POOL, ROOT, drafting_with_reviewers
+from tests.clirun import smartcity_in_process
+from tests.helpers import REVIEWER_POOL, drafting_with_reviewers
+from tests.prefect_server import served as serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
@@ -82,45 +81,13 @@ def sources() -> list[str]:
 
 def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlite_url, prefect_api, tmp_path):
     drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 1, 3)])  # ITB (Jawa Barat) left out
-    env = cli_env(sqlite_url, PREFECT_API_URL=prefect_api, PREFECT_RUNNER_POLL_FREQUENCY="1")
-    log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "smartcity.deployments.cli.entry", "serve"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        async def names() -> set[str]:
-            async with get_client() as client:
-                return {d.name for d in await client.read_deployments()}
-
-        wait_for(lambda: "review-round" in asyncio.run(names()), "serve to register the deployments", 90)
-        time.sleep(3)  # the server's trigger service loads new automations on a short refresh cycle
-        submit = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartcity.deployments.cli.app",
-                "masterplan",
-                "submit",
-                BANDUNG,
-                "--version",
-                "v1",
-                "--actor",
-                "ani",
-                "--reviewers",
-                "3",
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    cli = {"db_url": sqlite_url, "PREFECT_API_URL": prefect_api}
+    with serving(sqlite_url, prefect_api, tmp_path / "serve.log"):
+        # The CLI's commands run through its entry point in this process: the processes under test are serve's.
+        submit = smartcity_in_process(
+            "masterplan", "submit", BANDUNG, "--version", "v1", "--actor", "ani", "--reviewers", "3", **cli
         )
-        assert submit.returncode == 0, submit.stderr
+        assert submit.code == 0, submit.err
 
         seen: set = set()
         run = wait_for(suspended_on_new_key(seen), "the triggered run to suspend")
@@ -135,38 +102,25 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         assert asyncio.run(resume(run.id, 2)).status == SetStateStatus.ACCEPT
         wait_for(suspended_on_new_key(seen), "the second review to be recorded")
         assert sources() == ["ui", "ui"]
-        last = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smartcity.deployments.cli.app",
-                "review",
-                "submit",
-                BANDUNG,
-                "--reviewer",
-                "3",
-                "--scores",
-                "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
-                "--decision",
-                "approve",
-            ],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        last = smartcity_in_process(
+            "review",
+            "submit",
+            BANDUNG,
+            "--reviewer",
+            "3",
+            "--scores",
+            "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
+            "--decision",
+            "approve",
+            **cli,
         )
-        assert last.returncode == 0 and "round approved" in last.stdout, last.stderr
+        assert last.code == 0 and "round approved" in last.out, last.err
 
         def completed():
             runs = asyncio.run(review_runs())
             return runs[0] if runs and runs[0].state and runs[0].state.is_final() else None
 
         final = wait_for(completed, "the run to complete")
-    finally:
-        serve.terminate()
-        serve.wait(timeout=30)
-        log.close()
     assert final.state.is_completed(), (final.state, (tmp_path / "serve.log").read_text()[-3000:])
     assert len(seen) == 3 and sources() == ["cli", "ui", "ui"]  # no form recorded twice across the reruns
     with session_scope() as s:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-from tests.clirun import cli_env, smartcity
+from tests.clirun import cli_env, smartcity_in_process
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
 from tests.helpers import REGISTRY, ROOT
 from tests.prefect_server import point_prefect_at, prefect_server
@@ -91,8 +91,8 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
         ["cohort", "create", "wide", "--year", "2018", "--quota", "120"],
         ["cohort", "nominate", "wide", *codes],
         ["deploy", "--pool", "scale"],
-    ):
-        done = smartcity(*args, db_url=db, PREFECT_API_URL=api)
+    ):  # set-up through the CLI's entry point in this process: the processes under test are the workers
+        done = smartcity_in_process(*args, db_url=db, PREFECT_API_URL=api)
         assert done.code == 0, (args, done.err)
     workers = [start_worker(f"w{i}", "scale", db, api, tmp_path) for i in (1, 2)]
     try:

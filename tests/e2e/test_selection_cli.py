@@ -1,4 +1,5 @@
-"""`smartcity indicators import` and `smartcity cohort select|whatif` as a coordinator runs them (subprocess)."""
+"""`smartcity indicators import` and `smartcity cohort select|whatif` as a coordinator runs them, through the
+CLI's entry point in this process (tests/e2e/test_exit_codes.py runs a sample as real processes)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import json
 import pytest
 
 from smartcity.models.selection.scoring import DEFAULT_POLICY_PATH, ILLUSTRATIVE_INDICATORS_PATH
-from tests.clirun import Done, smartcity
+from tests.clirun import Done, smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import cohort_with, load_registry, phase1_codes
 
 
 def sc(*args: str, db_url: str) -> Done:
     """`smartcity ARGS`, no Prefect server."""
-    return smartcity(*args, db_url=db_url)
+    return smartcity_in_process(*args, db_url=db_url)
 
 
 @pytest.fixture

@@ -44,28 +44,39 @@ def test_names_are_unique_and_flows_import():
 def test_each_deployment_builds_with_its_trigger_or_schedule(spec):
     deployment = to_runner_deployment(spec)
     assert deployment.name == spec.name and "smartcity" in deployment.tags and deployment.description
-    if spec.trigger_event:
+    if spec.trigger_event and not spec.follow_up:
         assert spec.trigger_event in emitted_events(), f"{spec.name} waits for an event nobody emits"
         (trigger,) = deployment.triggers
         assert trigger.expect == {spec.trigger_event}
         assert all("event." in v for v in trigger.parameters.values())
+    if spec.follow_up:
+        # A follow-up is chosen by the region resource's label, which the program definition sets.
+        (trigger,) = deployment.triggers
+        assert trigger.expect == {"smartcity.region.*"}
+        assert trigger.match.model_dump().get("smartcity.follow-up") == spec.follow_up
     assert [(d.schedule.cron, d.schedule.timezone) for d in deployment.schedules] == list(spec.schedules)
     for _, tz in spec.schedules:
         zoneinfo.ZoneInfo(tz)
 
 
 def test_event_graph_has_no_dead_ends():
-    """Each stage event of the main line past selection starts the next piece of work."""
-    triggers = {s.trigger_event for s in REGISTRY if s.trigger_event}
-    for event in (
-        "smartcity.region.selected",
-        "smartcity.masterplan.submitted",
-        "smartcity.region.masterplan_completed",
-        "smartcity.region.quick_win_delivered",
-        "smartcity.cohort.completed",
-    ):
+    """Each stage event of the main line past selection starts the next piece of work: in the default program,
+    the follow-up label of the stage entered names a deployment that waits for it."""
+    from smartcity.models.programs.loading import shipped
+
+    triggers = {s.trigger_event for s in REGISTRY if s.trigger_event and not s.follow_up}
+    for event in ("smartcity.masterplan.submitted", "smartcity.cohort.completed"):
         assert event in triggers, f"{event} starts nothing"
     assert triggers <= emitted_events()
+    followers = {s.follow_up for s in REGISTRY if s.follow_up}
+    default = shipped()
+    labels = {stage: default.follow_up(stage) for stage in default.stage_names}
+    assert {k: v for k, v in labels.items() if v} == {
+        "selected": "drafting-setup",
+        "masterplan_completed": "quick-win-tracking",
+        "quick_win_delivered": "close-region-file",
+    }
+    assert {v for v in labels.values() if v} == followers
 
 
 SAMPLE_WEEK = [pendulum.date(2017, 9, 18).add(days=i) for i in range(7)]  # Monday to Sunday

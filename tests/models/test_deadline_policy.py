@@ -1,8 +1,9 @@
-"""Pure tests for the deadline policy data and due/reminder arithmetic."""
+"""Pure tests for the deadline policy data (the `[deadlines]` table of a program definition) and due/reminder
+arithmetic, in working days and on calendar events."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,16 +11,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smartcity.models.deadlines.policy import (
-    DEFAULT_POLICY_PATH,
     DeadlinePolicy,
+    DeadlineRule,
+    Milestone,
     ReminderRung,
     compute_due,
     default_policy,
+    due_of,
     due_rungs,
     extend_due,
     rung_send_at,
 )
 from smartcity.models.deadlines.workdays import ZONE_ABBREV, is_working_day
+from smartcity.models.programs.loading import SHIPPED_DIR, DefinitionError, load_file, parse
+
+DEFAULT_DEFINITION = SHIPPED_DIR / "default.toml"
 
 JKT = "Asia/Jakarta"
 
@@ -41,7 +47,9 @@ def test_default_policy_contents():
     assert p.milestones_for("nominated")[0].title.id.startswith("Penilaian")
     assert (p.send_hour, p.due_hour) == (8, 17)
     assert p.rule_for("unknown") is None
-    assert DeadlinePolicy.from_toml(DEFAULT_POLICY_PATH) == p
+    # The deadlines' keys are data: the default names its two stage deliverables.
+    assert [r.deadline_key for r in p.rules] == ["masterplan", "quick-win", "review"]
+    assert load_file(DEFAULT_DEFINITION).deadlines == p  # one source of truth: the default program's file
 
 
 def test_due_across_idul_fitri_2017():
@@ -123,7 +131,8 @@ def test_unknown_zone_rejected():
 
 
 def _toml(**replace: str) -> str:
-    text = DEFAULT_POLICY_PATH.read_text()
+    """The default program's file with its `[deadlines]` part edited."""
+    text = DEFAULT_DEFINITION.read_text()
     for old, new in replace.items():
         assert old in text
         text = text.replace(old, new, 1)
@@ -133,29 +142,98 @@ def _toml(**replace: str) -> str:
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("rules = [", "TOML syntax error"),
-        (_toml(**{"working_days = 120": 'working_days = "soon"'}), "rules[0].working_days"),
-        (_toml(**{'recipients = ["escalation"]': 'recipients = ["mayor"]'}), "ladder[6].recipients[0]"),
+        ("rules = [", "not valid TOML"),
+        (_toml(**{"working_days = 120": 'working_days = "soon"'}), "deadlines.rules[0].working_days"),
+        (_toml(**{'recipients = ["escalation"]': 'recipients = ["mayor"]'}), "deadlines.ladder[6].recipients[0]"),
         (_toml(**{'key = "T-7"': 'key = "T-8"'}), "does not match offset -7"),
         (_toml(**{"working_days = 95": "working_days = 130"}), "not before the 'drafting' deadline"),
-        (_toml(**{'key = "bimtek-2"': 'key = "bimtek-1"'}), "duplicate milestone key: bimtek-1"),
-        (_toml(**{"send_hour = 8": "send_hour = 8\nsend_houre = 9"}), "send_houre: Extra inputs"),
-        (_toml(**{"send_hour = 8": "send_hour = 25"}), "send_hour: Input should be less than or equal to 23"),
+        (_toml(**{'key = "bimtek-2"': 'key = "bimtek-1"'}), "duplicate deadline key: bimtek-1"),
+        (_toml(**{'key = "quick-win"': 'key = "bimtek-1"'}), "duplicate deadline key: bimtek-1"),
+        (_toml(**{"send_hour = 8": "send_hour = 8\nsend_houre = 9"}), "deadlines.send_houre (line"),
+        (_toml(**{"send_hour = 8": "send_hour = 25"}), "deadlines.send_hour (line"),
+        (_toml(**{"working_days = 95\n": ""}), "deadlines.milestones[4] (line"),
+        (_toml(**{"working_days = 95\n": 'event = "Bimtek 4"\n'}), "deadlines.milestones[4].event"),
+        (_toml(**{"working_days = 95\n": 'event = "bimtek"\nevent_day = "middle"\n'}), "milestones[4].event_day"),
+        (_toml(**{"working_days = 10\n": 'event = "review_day"\n'}), "the review rule counts working days"),
     ],
 )
-def test_invalid_toml_is_one_clear_line(text, expected):
-    with pytest.raises(ValueError) as exc:
-        DeadlinePolicy.from_toml_text(text, source="bad.toml")
+def test_invalid_deadlines_are_one_clear_line(text, expected):
+    with pytest.raises(DefinitionError) as exc:
+        parse(text, source="bad.toml")
     msg = str(exc.value)
-    assert msg.startswith("invalid deadline policy bad.toml: ") and expected in msg
+    assert msg.startswith("bad.toml: ") and expected in msg, msg
     assert "\n" not in msg
 
 
-def test_from_toml_file(tmp_path):
-    bad = tmp_path / "p.toml"
-    bad.write_text("ladder = []\n")
-    with pytest.raises(ValueError, match=r"p\.toml: rules: Field required"):
-        DeadlinePolicy.from_toml(bad)
+def test_a_rule_needs_working_days_or_an_event():
+    with pytest.raises(ValueError, match="give working_days, a calendar event, or both"):
+        DeadlineRule(stage="drafting")
+    assert DeadlineRule(stage="drafting", event="masterplan_evaluation").deadline_key == "drafting"
+    assert DeadlineRule(stage="drafting", key="masterplan", working_days=5).deadline_key == "masterplan"
+
+
+# --- deadlines on a calendar event ----------------------------------------------------------------------
+
+#: The 2019 masterplan evaluation, 4-6 Nov 2019 (program_calendar.csv), as a cohort's calendar holds it.
+EVENTS = {"masterplan_evaluation": (date(2019, 11, 4), date(2019, 11, 6)), "mou_signed": (date(2019, 5, 15),) * 2}
+ENTERED = datetime(2019, 7, 1, 2, tzinfo=UTC)  # Mon 1 July 2019, 09:00 WIB
+
+
+@pytest.mark.parametrize(
+    "tz, utc_hour",
+    [("Asia/Jakarta", 10), ("Asia/Pontianak", 10), ("Asia/Makassar", 9), ("Asia/Jayapura", 8)],  # 17:00 local
+)
+def test_a_deadline_on_an_event_falls_on_its_day_at_the_due_hour_local(tz, utc_hour):
+    first = DeadlineRule(stage="drafting", key="masterplan", event="masterplan_evaluation")
+    last = first.model_copy(update={"event_day": "end"})
+    assert due_of(first, ENTERED, tz, 17, EVENTS) == datetime(2019, 11, 4, utc_hour, tzinfo=UTC)
+    assert due_of(last, ENTERED, tz, 17, EVENTS) == datetime(2019, 11, 6, utc_hour, tzinfo=UTC)
+    local = due_of(first, ENTERED, tz, 17, EVENTS).astimezone(ZoneInfo(tz))
+    assert (local.date(), local.hour) == (date(2019, 11, 4), 17)
+
+
+def test_an_event_on_a_holiday_keeps_its_real_date():
+    # MoU signing on Sat 22 Jun 2019 (a made-up date): a national ceremony does not move to a working day.
+    saturday = {"mou_signed": (date(2019, 6, 22), date(2019, 6, 22))}
+    on_it = Milestone(key="mou", title={"id": "MoU", "en": "MoU"}, stage="selected", event="mou_signed")
+    assert not is_working_day(date(2019, 6, 22))
+    assert due_of(on_it, ENTERED, "Asia/Makassar", 17, saturday) == datetime(2019, 6, 22, 9, tzinfo=UTC)
+
+
+def test_working_days_are_the_fallback_when_the_calendar_lacks_the_event():
+    both = DeadlineRule(stage="drafting", key="masterplan", event="masterplan_evaluation", working_days=120)
+    only = DeadlineRule(stage="drafting", key="masterplan", event="masterplan_evaluation")
+    fallback = compute_due(ENTERED, JKT, 120, 17)
+    assert due_of(both, ENTERED, JKT, 17, {}) == fallback
+    assert due_of(both, ENTERED, JKT, 17, {"mou_signed": EVENTS["mou_signed"]}) == fallback
+    assert due_of(both, ENTERED, JKT, 17, EVENTS) == datetime(2019, 11, 4, 10, tzinfo=UTC)  # the event wins
+    assert due_of(only, ENTERED, JKT, 17, {}) is None  # nothing to fall on yet: opened once the calendar has it
+
+
+def test_policy_finds_what_falls_on_an_event():
+    p = default_policy().model_copy(
+        update={
+            "milestones": (
+                Milestone(key="mou", title={"id": "MoU", "en": "MoU"}, stage="selected", event="mou_signed"),
+                *default_policy().milestones,
+            )
+        }
+    )
+    assert [t.deadline_key for t in p.on_event("mou_signed")] == ["mou"]
+    assert p.on_event("bimtek") == []
+    assert p.timed("stage", "masterplan") is p.rule_for("drafting")
+    assert p.timed("milestone", "mou") is p.milestones[0]
+    assert p.timed("review", "review:1") is None
+    # Milestones only on an event come after those counted in working days.
+    mixed = DeadlinePolicy(
+        rules=(),
+        ladder=p.ladder,
+        milestones=(
+            Milestone(key="eval", title={"id": "E", "en": "E"}, stage="drafting", event="masterplan_evaluation"),
+            Milestone(key="b1", title={"id": "B", "en": "B"}, stage="drafting", working_days=20),
+        ),
+    )
+    assert [m.key for m in mixed.milestones_for("drafting")] == ["b1", "eval"]
 
 
 def test_ladder_sorted_whatever_the_file_order():

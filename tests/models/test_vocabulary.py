@@ -7,8 +7,9 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from smartcity.models.core.stages import EDGES, EdgeKind, Stage, mermaid
+from smartcity.models.core.stages import EdgeKind, Stage
 from smartcity.models.deadlines.policy import ReminderRung
+from smartcity.models.programs.loading import shipped
 from smartcity.models.quickwins.ops import QuickWinCreate
 from smartcity.models.quickwins.tables import DIMENSIONS
 from smartcity.models.vocabulary import (
@@ -44,10 +45,11 @@ def test_a_member_is_its_string_in_comparisons_keys_and_json():
 
 
 def test_every_edge_has_an_edge_kind_and_the_diagram_is_unchanged():
-    assert {type(e.kind) for e in EDGES} == {EdgeKind}
-    assert {e.kind for e in EDGES} == {"advance", "decline", "revise", "reconsider", "withdraw"}  # force: recorded
-    assert "    masterplan_completed --> drafting: revise: always + reason" in mermaid().splitlines()
-    assert "    nominated --> selected: within_cohort_quota" in mermaid().splitlines()
+    edges, mermaid = shipped().edge_list, shipped().mermaid().splitlines()
+    assert {type(e.kind) for e in edges} == {EdgeKind}
+    assert {e.kind for e in edges} == {"advance", "decline", "revise", "reconsider", "withdraw"}  # force: recorded
+    assert "    masterplan_completed --> drafting: revise: always + reason" in mermaid
+    assert "    nominated --> selected: within_cohort_quota" in mermaid
 
 
 def test_a_ladder_takes_role_names_as_enum_members_and_never_a_reviewer():

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.clirun import smartcity
+from tests.clirun import smartcity, smartcity_in_process
 from tests.helpers import cohort_with, load_registry, phase1_codes
 from tests.prefect_server import prefect_server
 from tests.reliability.support import fingerprint, one_line_error
@@ -36,9 +36,10 @@ def test_auth_string_gates_every_stage_change(sqlite_url, locked_api):
     cohort_with(codes, name="2017")
     before = fingerprint(sqlite_url)
 
-    def advance(actor: str, *extra: str, **auth: str):
-        """`smartcity region advance` of the first region against the locked server, with `auth` env."""
-        return smartcity(
+    def advance(actor: str, *extra: str, run=smartcity_in_process, **auth: str):
+        """`smartcity region advance` of the first region against the locked server, with `auth` env: through
+        the CLI's entry point in this process, or with `run=smartcity` as a real process."""
+        return run(
             "region",
             "advance",
             codes[0],
@@ -67,9 +68,9 @@ def test_auth_string_gates_every_stage_change(sqlite_url, locked_api):
     assert blank.code == 2 and "--actor" in one_line_error(blank)
     assert fingerprint(sqlite_url) == before
 
-    done = advance(" ani ", "--json", PREFECT_API_AUTH_STRING=AUTH)
+    done = advance(" ani ", "--json", run=smartcity, PREFECT_API_AUTH_STRING=AUTH)
     assert done.code == 0, done.err
-    history = json.loads(smartcity("region", "history", codes[0], "--json", db_url=sqlite_url).out)
+    history = json.loads(smartcity_in_process("region", "history", codes[0], "--json", db_url=sqlite_url).out)
     assert [(h["to"], h["actor"]) for h in history] == [("selected", "ani")]
     run_id = history[0]["flow_run_id"]
     assert run_id, "the change did not run as a flow run"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.clirun import DEAD_API, smartcity
+from tests.clirun import DEAD_API, smartcity, smartcity_in_process
 from tests.helpers import cohort_with, load_registry, phase1_codes
 from tests.reliability.support import (
     audit_counts,
@@ -25,32 +25,35 @@ from tests.reliability.support import (
 @pytest.mark.slow
 @pytest.mark.prefect_server
 def test_changes_commit_while_prefect_is_down_and_their_events_reach_it_later(sqlite_url, prefect_api):
+    """The commands run through the CLI's entry point in this process; the refusal below runs real processes."""
     load_registry()
     codes = phase1_codes()[:10]
     name = f"down-{uuid.uuid4().hex[:8]}"
     cohort_with(codes, name=name)
     since = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()
 
-    one = smartcity(
+    one = smartcity_in_process(
         "region", "advance", codes[0], "--to", "selected", "--actor", "ani", "--cohort", name, db_url=sqlite_url
     )  # clirun points PREFECT_API_URL at a dead port by default
     assert one.code == 0, one.err
     assert "not reachable" in one.err and "outbox" in one.err, one.err
-    rest = smartcity("cohort", "advance", name, "--to", "selected", "--actor", "ani", "--json", db_url=sqlite_url)
+    rest = smartcity_in_process(
+        "cohort", "advance", name, "--to", "selected", "--actor", "ani", "--json", db_url=sqlite_url
+    )
     assert rest.code == 0, rest.err
     assert json.loads(rest.out)["applied"] == len(codes) - 1
 
     transitions, dupes, outbox = audit_counts(sqlite_url)
-    waiting = pending_events(smartcity("events", "pending", "--json", db_url=sqlite_url))
+    waiting = pending_events(smartcity_in_process("events", "pending", "--json", db_url=sqlite_url))
     assert (transitions, dupes, outbox, waiting) == (len(codes), 0, len(codes), len(codes))
     assert event_counts(prefect_api, "smartcity.region.selected", name, since, expect=1, timeout=0) == {}
 
     # Flushing while the server is still down publishes nothing and loses nothing.
-    refused = smartcity("events", "flush", db_url=sqlite_url)
+    refused = smartcity_in_process("events", "flush", db_url=sqlite_url)
     assert refused.code == 1 and "cannot publish" in one_line_error(refused)
     assert outbox_pending(sqlite_url) == len(codes)
 
-    flushed = smartcity("events", "flush", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
+    flushed = smartcity_in_process("events", "flush", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
     assert flushed.code == 0 and f"published {len(codes)} event(s)" in flushed.out, flushed
     assert outbox_pending(sqlite_url) == 0
     counts = event_counts(prefect_api, "smartcity.region.selected", name, since, expect=len(codes))

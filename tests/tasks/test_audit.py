@@ -14,7 +14,7 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import StageChange, change_stage
 from smartcity.models.deadlines.ops import extend_deadline, find_deadline
 from smartcity.models.infra.db import session_scope
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import T0, cohort_with, load_registry
 
@@ -55,18 +55,18 @@ def test_intact_chain_verifies_and_exports_without_secrets(db_url):
     with session_scope() as s:
         checked, problem = verify(s)
     assert (checked, problem) == (7, None)  # 3 transitions + cohort created + nominated + 1 extension + 1 review
-    done = smartcity("audit", "export", "--format", "csv", db_url=db_url)
+    done = smartcity_in_process("audit", "export", "--format", "csv", db_url=db_url)
     rows = list(csv.DictReader(io.StringIO(done.out)))
     assert done.code == 0 and [r["kind"] for r in rows].count("deadline_extended") == 1 and len(rows) == 7
     assert any("Idul Adha workshop moved" in r["detail"] for r in rows)
-    exported = json.loads(smartcity("audit", "export", "--format", "json", db_url=db_url).out)
+    exported = json.loads(smartcity_in_process("audit", "export", "--format", "json", db_url=db_url).out)
     assert [r["row_hash"] for r in exported] == [r["row_hash"] for r in rows]
 
 
 def test_an_edited_transition_is_named(db_url):
     program()
     execute(db_url, "UPDATE stage_transition SET actor = 'mallory' WHERE id = 2")
-    done = smartcity("audit", "verify", db_url=db_url)
+    done = smartcity_in_process("audit", "verify", db_url=db_url)
     assert done.code == 1 and "stage_transition id 2" in done.err and "edited" in done.err
     assert len(done.err.strip().splitlines()) == 1
 
@@ -101,7 +101,7 @@ def one_line(err: str) -> str:
 def test_a_deleted_last_transition_is_named(db_url):
     program()
     execute(db_url, CUT_3273)
-    done = smartcity("audit", "verify", db_url=db_url)
+    done = smartcity_in_process("audit", "verify", db_url=db_url)
     line = one_line(done.err)
     assert done.code == 1 and "region 3273 (cohort 2017)" in line and "drafting at version 2" in line
     assert "version 1" in line and "versions 2..2 missing" in line
@@ -125,15 +125,15 @@ def test_an_enrollment_without_any_transition_row_is_named(db_url):
 def test_a_cut_tail_rolled_back_passes_plain_verify_but_not_the_anchor(db_url, tmp_path):
     program()
     anchor = tmp_path / "kept-elsewhere" / "anchor.json"
-    took = smartcity("audit", "anchor", "--out", str(anchor), db_url=db_url)
+    took = smartcity_in_process("audit", "anchor", "--out", str(anchor), db_url=db_url)
     assert took.code == 0 and "2 chain(s)" in took.out, took.err
     saved = json.loads(anchor.read_text())
     assert saved["chains"]["2017/3273"]["version"] == 2 and saved["audit_record"]["id"] == 4
     execute(db_url, CUT_3273)
     execute(db_url, ROLL_BACK_3273)
-    plain = smartcity("audit", "verify", db_url=db_url)
+    plain = smartcity_in_process("audit", "verify", db_url=db_url)
     assert plain.code == 0 and "audit chain intact" in plain.out  # consistent, so only the anchor can tell
-    done = smartcity("audit", "verify", "--against", str(anchor), db_url=db_url)
+    done = smartcity_in_process("audit", "verify", "--against", str(anchor), db_url=db_url)
     line = one_line(done.err)
     assert done.code == 1 and "region 3273 (cohort 2017)" in line and "version 2" in line and "tail was cut" in line
 
@@ -141,7 +141,7 @@ def test_a_cut_tail_rolled_back_passes_plain_verify_but_not_the_anchor(db_url, t
 def test_legitimate_changes_after_the_anchor_still_pass(db_url, tmp_path):
     program()
     anchor = tmp_path / "anchor.json"
-    assert smartcity("audit", "anchor", "--out", str(anchor), db_url=db_url).code == 0
+    assert smartcity_in_process("audit", "anchor", "--out", str(anchor), db_url=db_url).code == 0
     with session_scope() as s:
         change_stage(
             s,
@@ -156,17 +156,18 @@ def test_legitimate_changes_after_the_anchor_still_pass(db_url, tmp_path):
             at=T0 + timedelta(days=3),
             content={"decision": "revise"},
         )
-    done = smartcity("audit", "verify", "--against", str(anchor), db_url=db_url)
+    done = smartcity_in_process("audit", "verify", "--against", str(anchor), db_url=db_url)
     assert done.code == 0 and "audit chain intact: 9 row(s) checked; anchor of" in done.out, done.err
 
 
 def test_a_deleted_last_audit_record_shows_against_the_anchor(db_url, tmp_path):
     program()
     anchor = tmp_path / "anchor.json"
-    assert smartcity("audit", "anchor", "--out", str(anchor), db_url=db_url).code == 0
+    assert smartcity_in_process("audit", "anchor", "--out", str(anchor), db_url=db_url).code == 0
     execute(db_url, "DELETE FROM audit_record WHERE id = 4")
-    assert smartcity("audit", "verify", db_url=db_url).code == 0  # the rest still links: only the anchor tells
-    done = smartcity("audit", "verify", "--against", str(anchor), db_url=db_url)
+    plain = smartcity_in_process("audit", "verify", db_url=db_url)
+    assert plain.code == 0  # the rest still links: only the anchor tells
+    done = smartcity_in_process("audit", "verify", "--against", str(anchor), db_url=db_url)
     line = one_line(done.err)
     assert done.code == 1 and "audit_record id 4" in line and "tail was cut" in line
 
@@ -196,7 +197,7 @@ def test_an_unreadable_anchor_is_exit_2_and_changes_nothing(db_url, tmp_path):
         ("prefect", "cannot read the audit anchor"),
     ]
     for against, says in cases:
-        done = smartcity("audit", "verify", "--against", against, db_url=db_url)
+        done = smartcity_in_process("audit", "verify", "--against", against, db_url=db_url)
         assert done.code == 2 and says in one_line(done.err) and done.out == "", (against, done.err)
     assert dump_database(db_url) == before
 
@@ -205,7 +206,7 @@ def test_no_anchor_of_a_broken_chain(sqlite_url, tmp_path):
     program()
     execute(sqlite_url, "UPDATE stage_transition SET actor = 'mallory' WHERE id = 2")
     anchor = tmp_path / "anchor.json"
-    done = smartcity("audit", "anchor", "--out", str(anchor), db_url=sqlite_url)
+    done = smartcity_in_process("audit", "anchor", "--out", str(anchor), db_url=sqlite_url)
     assert done.code == 1 and "no anchor taken" in one_line(done.err) and not anchor.exists()
 
 

@@ -138,7 +138,7 @@ REGISTER_REFUSALS = [
     (BANDUNG, {"budget_idr": -1}, BadInput, "budget: Input should be greater than or equal to 0"),
     (BANDUNG, {"title": "  "}, BadInput, "title"),
     ("9999", {}, NotFound, "region 9999: not in the registry"),
-    (BOGOR, {}, DomainRefused, "region 3271 .* is nominated: a quick win is registered once the masterplan"),
+    (BOGOR, {}, DomainRefused, "region 3271 .* is nominated: a quick win is registered once the region reaches mas"),
 ]
 
 

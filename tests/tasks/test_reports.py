@@ -44,12 +44,29 @@ def move(code, to, at, reason=None):
 
 
 def add_round(code, round_no, status, at):
+    """A review round; an approved one with the approving review the program's quorum (one) asks for."""
     with session_scope() as s:
         rnd = MasterplanRound(
             enrollment_id=find_enrollment(s, code).id, round_no=round_no, status=status, submitted_at=at
         )
         s.add(rnd)
         s.flush()
+        if status == "approved":
+            approver = s.exec(select(Reviewer).where(Reviewer.name == "Prof. Quorum")).first()
+            if approver is None:
+                approver = Reviewer(
+                    name="Prof. Quorum",
+                    institution="UI",
+                    expertise=["governance"],
+                    home_province="DKI Jakarta",
+                    created_at=T0,
+                )
+                s.add(approver)
+                s.flush()
+            review = Review(
+                round_id=rnd.id, reviewer_id=approver.id, scores={}, decision="approve", submitted_at=at, source="cli"
+            )
+            s.add(review)
         return rnd.id
 
 
@@ -150,7 +167,20 @@ def test_funnel_counts_and_population_per_stage(history):
     rep = report(cohort="2017")
     pop = population()
     funnel = {f.stage: (f.count, f.reached, f.population) for f in rep.funnel}
-    assert list(funnel) == [s.value for s in reports.STAGE_ORDER]
+    # The default program's stages, in its definition's chart order: the main line, then the side exits.
+    assert (
+        list(funnel)
+        == [s.name for s in rep.stages]
+        == [
+            "nominated",
+            "selected",
+            "drafting",
+            "masterplan_completed",
+            "quick_win_delivered",
+            "not_selected",
+            "withdrawn",
+        ]
+    )
     assert funnel == {
         "nominated": (1, 4, pop[BOGOR]),
         "selected": (0, 2, 0),
@@ -278,3 +308,136 @@ def test_cli_report_writes_each_format_and_refuses_bad_input(history, capsys, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert codes == [2, 2, 2] and len(err) == 3
     assert "one of md, csv, json, html" in err[0] and "give a UTC offset" in err[1] and "--out" in err[2]
+
+
+VILLAGE = """
+name = "village-digital"
+title = { id = "Desa Digital", en = "Digital Villages" }
+
+[[stages]]
+name = "registered"
+label = { id = "terdaftar", en = "registered" }
+
+[[stages]]
+name = "surveyed"
+label = { id = "disurvei", en = "surveyed" }
+colour = "#123456"
+
+[[stages]]
+name = "connected"
+label = { id = "terhubung", en = "connected to the network" }
+final = true
+
+[[stages]]
+name = "dropped"
+label = { id = "keluar", en = "dropped out" }
+final = true
+
+[[edges]]
+from = "registered"
+to = "surveyed"
+
+[[edges]]
+from = "surveyed"
+to = "connected"
+
+[[edges]]
+from = ["registered", "surveyed"]
+to = "dropped"
+kind = "withdraw"
+reason_required = true
+
+[deadlines]
+rules = []
+
+[[deadlines.ladder]]
+key = "due"
+offset = 0
+recipients = ["pic"]
+"""
+
+
+def village_cohort(tmp_path, codes):
+    """A cohort running another program (a test-only village digitisation drive): the first region connected,
+    the second surveyed, the third dropped out."""
+    from smartcity.models.core.program import create_cohort, nominate
+
+    path = tmp_path / "village.toml"
+    path.write_text(VILLAGE, encoding="utf-8")
+    with session_scope() as s:
+        create_cohort(s, name="desa-2024", year=2024, quota=5, now=T0, program=str(path))
+        nominate(s, cohort="desa-2024", codes=codes, now=T0)
+    first, second, third = codes
+    for code, to, n, reason in [
+        (first, "surveyed", 3, None),
+        (first, "connected", 9, None),
+        (second, "surveyed", 4, None),
+        (third, "dropped", 5, "no signal in the district"),
+    ]:
+        with session_scope() as s:
+            change = StageChange(region_code=code, to=to, actor="ani", reason=reason, cohort="desa-2024")
+            change_stage(s, change, now=day(n))
+
+
+@pytest.fixture
+def village(db_url, tmp_path):
+    """Bandung connected, Makassar surveyed, Mimika dropped out, in a village-programme cohort."""
+    load_registry()
+    village_cohort(tmp_path, [BANDUNG, MAKASSAR, MIMIKA])
+    return db_url
+
+
+def test_a_cohort_of_another_program_reports_its_own_stages_labels_and_colours(village):
+    with session_scope() as s:
+        rep = build_report(s, now=day(20), cohort="desa-2024")
+    assert [(x.name, x.main, x.closed) for x in rep.stages] == [
+        ("registered", True, False),
+        ("surveyed", True, False),
+        ("connected", True, True),
+        ("dropped", False, True),
+    ]
+    # The definition's own colour where it gives one; the palette, in stage order, for the others.
+    assert [x.colour for x in rep.stages] == ["#0072b2", "#123456", "#e69f00", "#009e73"]
+    funnel = {f.stage: (f.count, f.reached) for f in rep.funnel}
+    assert funnel == {"registered": (0, 3), "surveyed": (1, 2), "connected": (1, 1), "dropped": (1, 1)}
+    rows = {r.bps_code: r for r in rep.regions}
+    assert rows[MAKASSAR].days_in_stage == {"registered": 4, "surveyed": 16}
+    assert rows[BANDUNG].days_in_stage == {"registered": 3, "surveyed": 6}  # a closed stage has no duration
+    md_id, md_en = render(rep, "md", "id"), render(rep, "md", "en")
+    assert md_id.startswith("# Desa Digital: laporan kohort desa-2024\n")
+    assert "| terdaftar | 0 | 3 |" in md_id and "| keluar | 1 | 1 |" in md_id
+    assert "| connected to the network | 1 | 1 |" in md_en and "| Kota Bandung | Jawa Barat | connected to" in md_en
+    # No masterplan review and no quick win in this program: no empty tables about them.
+    assert "Reviews outstanding" not in md_en and "Quick-win KPIs" not in md_en and "## Overdue" in md_en
+    head = next(csv.reader(io.StringIO(render(rep, "csv", "en"))))
+    assert [h for h in head if h.startswith("days_")] == [
+        "days_registered",
+        "days_surveyed",
+        "days_connected",
+        "days_dropped",
+    ]
+    html = render(rep, "html", "en")
+    assert '"#123456"' in html and "surveyed" in html and "Desa Digital" in html
+    assert cohort_progress_percent(rep, "desa-2024") == (
+        100 / 3,
+        "cohort desa-2024: 1 of 3 regions reached connected to the network",
+    )
+    board = program_board_markdown(rep)
+    assert "| region | registered | surveyed | connected to the network | dropped out |" in board
+    assert {r["stage"] for r in cohort_table(rep, "desa-2024")} == {
+        "connected to the network",
+        "surveyed",
+        "dropped out",
+    }
+
+
+def test_a_program_report_of_two_programs_shows_both_programs_stages(history, tmp_path):
+    village_cohort(tmp_path, ["3578", "5171", "1371"])  # Surabaya, Denpasar, Padang
+    rep = report()
+    names = [x.name for x in rep.stages]
+    default = ["nominated", "selected", "drafting", "masterplan_completed", "quick_win_delivered"]
+    assert names[:7] == [*default, "not_selected", "withdrawn"]
+    assert names[7:] == ["registered", "surveyed", "connected", "dropped"]
+    assert rep.title == "Gerakan Menuju 100 Smart City / Desa Digital: program report"
+    assert {c: p.program for c, p in rep.programs.items()} == {"2017": "default", "desa-2024": "village-digital"}
+    assert len({x.colour for x in rep.stages}) == len(rep.stages)  # no two stages share a colour
