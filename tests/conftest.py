@@ -68,6 +68,9 @@ def pg_database() -> Iterator[str]:
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        # A commit returns before its WAL reaches the disk: only a crash of PostgreSQL itself could lose the
+        # last commits, which no test does. Visibility, locks and isolation are unchanged.
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     from smartcity.models.infra.migrate import upgrade
 
@@ -80,7 +83,11 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate_pg(url: str) -> None:
+def _empty_pg(url: str) -> None:
+    """Every table of the app emptied and every id sequence restarted, as TRUNCATE ... RESTART IDENTITY would.
+
+    DELETE with foreign-key checks off for the transaction (replica role) and ALTER SEQUENCE ... RESTART: about
+    0.1 s, where TRUNCATE of the ~20 tables took about 0.75 s (it makes new files for every table), per test."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         tables = [
@@ -89,8 +96,13 @@ def _truncate_pg(url: str) -> None:
                 sa.text("select tablename from pg_tables where schemaname='public' and tablename <> 'alembic_version'")
             )
         ]
-        if tables:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        sequences = [
+            r[0] for r in conn.execute(sa.text("select sequencename from pg_sequences where schemaname='public'"))
+        ]
+        conn.execute(sa.text("SET LOCAL session_replication_role = replica"))
+        statements = [f'DELETE FROM "{t}"' for t in tables] + [f'ALTER SEQUENCE "{q}" RESTART' for q in sequences]
+        if statements:
+            conn.execute(sa.text("; ".join(statements)))
     engine.dispose()
 
 
@@ -103,7 +115,7 @@ def db_url(request, tmp_path, monkeypatch) -> Iterator[str]:
         url = f"sqlite:///{path}"
     else:
         url = request.getfixturevalue("pg_database")
-        _truncate_pg(url)
+        _empty_pg(url)
     monkeypatch.setenv("SMARTCITY_DATABASE_URL", url)
     reset_caches()
     yield url

@@ -50,34 +50,10 @@ def _server_env(home: Path) -> dict[str, str]:
 
 
 def migrated_database() -> Path:
-    """A Prefect SQLite database already migrated to head, made once per machine and Prefect version.
+    """A Prefect SQLite database migrated to head, made once per machine (the demo's own copy: see there)."""
+    from smartcity.deployments.runtime.server import migrated_prefect_database
 
-    A fresh server spends ~5 s of CPU on Prefect's own migrations; a copy of this file lets it skip them
-    (the server still checks and upgrades at start, so a copy can never be behind). Made under a file lock,
-    as parallel test workers may ask for it at once.
-    """
-    import fcntl
-    import shutil
-    import tempfile
-
-    import prefect
-
-    path = Path(tempfile.gettempdir()) / f"smartcity-test-prefect-{prefect.__version__}.db"
-    with open(path.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not path.exists():
-            home = Path(tempfile.mkdtemp(prefix="prefect-template-"))
-            subprocess.run(
-                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
-                env=_server_env(home),
-                check=True,
-                capture_output=True,
-                timeout=300,
-            )
-            shutil.copy(home / "prefect.db", path.with_suffix(".tmp"))
-            os.replace(path.with_suffix(".tmp"), path)
-            shutil.rmtree(home, ignore_errors=True)
-    return path
+    return migrated_prefect_database()
 
 
 @contextmanager

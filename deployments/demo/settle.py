@@ -124,7 +124,7 @@ def publish() -> int:
     return asyncio.run(publish_outbox())
 
 
-def wait_settled(timeout: float = 180, poll: float = 0.3, *, final: bool = False, serve_loop: Any = None) -> None:
+def wait_settled(timeout: float = 180, poll: float = 0.2, *, final: bool = False, serve_loop: Any = None) -> None:
     """Publish the outbox, then block until settled (with `final`, artifact refreshes included). Raise, naming
     what is stuck, when nothing moved for `timeout` seconds (a busy machine only slows the chain down), or as
     soon as the serve loop (a subprocess.Popen, if given) has exited."""
@@ -138,7 +138,8 @@ async def _wait(chain: Chain, timeout: float, poll: float, final: bool, serve_lo
     """The polling loop of `wait_settled`, on one client (each wait may poll a hundred times)."""
     from prefect import get_client
 
-    deadline, before = time.monotonic() + timeout, None
+    started = time.monotonic()
+    deadline, before = started + timeout, None
     async with get_client() as client:
         while problems := await chain.unsettled(client, final):
             if serve_loop is not None and serve_loop.poll() is not None:
@@ -150,4 +151,6 @@ async def _wait(chain: Chain, timeout: float, poll: float, final: bool, serve_lo
                 deadline, before = time.monotonic() + timeout, problems
             elif time.monotonic() > deadline:
                 raise RuntimeError(f"the event chain did not move for {timeout:.0f}s: {'; '.join(problems)}")
-            await asyncio.sleep(poll)
+            # Poll often while a wait is short, less as it grows (up to 1 s): a busy machine's long waits
+            # would otherwise spend its CPU on asking the server.
+            await asyncio.sleep(min(1.0, max(poll, (time.monotonic() - started) / 10)))

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -75,6 +76,46 @@ def _server_env(port: int) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
     }
+
+
+def migrated_prefect_database() -> Path:
+    """An empty Prefect SQLite database already migrated to head, made once per machine and Prefect version.
+
+    A fresh server spends several seconds of CPU on Prefect's own migrations before it answers; a copy of this
+    file lets it skip them (the server still checks and upgrades at start, so a copy can never be behind). Made
+    under a file lock: two demos, or parallel test workers, may ask for it at once."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    import prefect
+
+    cached = Path(tempfile.gettempdir()) / f"smartcity-prefect-{prefect.__version__}.db"
+    with open(cached.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.exists():
+            scratch = Path(tempfile.mkdtemp(prefix="smartcity-prefect-"))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+            subprocess.run(
+                [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                env={**env, "PREFECT_HOME": str(scratch), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            shutil.copy(scratch / "prefect.db", cached.with_suffix(".tmp"))
+            os.replace(cached.with_suffix(".tmp"), cached)
+            shutil.rmtree(scratch, ignore_errors=True)
+    return cached
+
+
+def seed_database(prefect_home: Path) -> None:
+    """Give a fresh PREFECT_HOME a copy of `migrated_prefect_database()`; a home that has a database keeps it."""
+    import shutil
+
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    if not (prefect_home / "prefect.db").exists():
+        shutil.copy(migrated_prefect_database(), prefect_home / "prefect.db")
 
 
 def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | None = None) -> subprocess.Popen:

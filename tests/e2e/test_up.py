@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.clirun import cli_env, spawn
+from tests.clirun import cli_env
 from tests.helpers import ROOT
 from tests.prefect_server import free_port, migrated_database, wait_healthy
 
@@ -22,34 +22,36 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
 
 def test_up_serves_the_registry_and_ctrl_c_stops_both(sqlite_url, tmp_path):
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    proc = spawn("up", "--port", str(port), db_url=sqlite_url, PREFECT_HOME=str(tmp_path), PREFECT_API_URL=api)
+    proc, api = start_cli("up", home=tmp_path, db_url=sqlite_url)
+    port = int(api.rsplit(":", 1)[1].split("/")[0])
     from smartcity.deployments.runtime.registry import REGISTRY
 
-    expected, names = {s.name for s in REGISTRY}, set()
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline and not expected <= names:
-        time.sleep(1)
-        try:
-            r = httpx.post(f"{api}/deployments/filter", json={}, timeout=3)
-            names = {d["name"] for d in r.json()} if r.status_code == 200 else set()
-        except httpx.HTTPError:
-            pass
-    assert expected <= names, expected - names
-    assert httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=3).json()["api_url"] == api
-    sweep = httpx.get(f"{api}/deployments/name/deadline-sweep/deadline-sweep", timeout=3).json()
-    assert sorted((s["schedule"]["timezone"], s["parameters"]["zone"]) for s in sweep["schedules"]) == [
-        ("Asia/Jakarta", "WIB"),
-        ("Asia/Jayapura", "WIT"),
-        ("Asia/Makassar", "WITA"),
-    ]
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err[-2000:]
-    assert "Prefect UI: http://127.0.0.1:" in out and "stopped the Prefect server" in err
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{api}/health", timeout=2)
+    family: dict[int, str] = {}
+    try:
+        expected, names = {s.name for s in REGISTRY}, set()
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline and not expected <= names:
+            time.sleep(1)
+            names = _deployment_names(api)
+        family = descendants(proc.pid)
+        assert expected <= names, expected - names
+        assert httpx.get(f"http://127.0.0.1:{port}/ui-settings", timeout=3).json()["api_url"] == api
+        sweep = httpx.get(f"{api}/deployments/name/deadline-sweep/deadline-sweep", timeout=3).json()
+        assert sorted((s["schedule"]["timezone"], s["parameters"]["zone"]) for s in sweep["schedules"]) == [
+            ("Asia/Jakarta", "WIB"),
+            ("Asia/Jayapura", "WIT"),
+            ("Asia/Makassar", "WITA"),
+        ]
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        proc.wait(timeout=60)
+        out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+        assert proc.returncode == 0, err[-2000:]
+        assert "Prefect UI: http://127.0.0.1:" in out and "stopped the Prefect server" in err
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{api}/health", timeout=2)
+    finally:
+        for pid in [proc.pid] * (proc.poll() is None) + survivors(family):
+            os.kill(pid, signal.SIGKILL)  # only processes this test started
 
 
 # --- SIGTERM and SIGHUP (what `kill`, systemd, docker stop and a closed terminal send) stop the server too ---

@@ -10,7 +10,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from smartcity.models.core.audit import anchor_from_markdown
 from smartcity.models.core.errors import DomainRefused
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process
 from tests.tasks.test_audit import CUT_3273, ROLL_BACK_3273, execute, program
 
 
@@ -34,11 +34,15 @@ def test_the_sweep_anchors_the_chains_and_a_cut_tail_shows_against_it(sqlite_url
     anchor = anchor_from_markdown(published[0], "artifact")
     assert anchor.chains["2017/3273"].version == 2 and anchor.audit_record and anchor.audit_record.id == 4
     assert anchor.database == sqlite_url
-    held = smartcity("audit", "verify", "--against", "prefect", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
+    held = smartcity_in_process(
+        "audit", "verify", "--against", "prefect", db_url=sqlite_url, PREFECT_API_URL=prefect_api
+    )
     assert held.code == 0 and "anchor of" in held.out, held.err
     execute(sqlite_url, CUT_3273)
     execute(sqlite_url, ROLL_BACK_3273)
-    cut = smartcity("audit", "verify", "--against", "prefect", db_url=sqlite_url, PREFECT_API_URL=prefect_api)
+    cut = smartcity_in_process(
+        "audit", "verify", "--against", "prefect", db_url=sqlite_url, PREFECT_API_URL=prefect_api
+    )
     assert cut.code == 1 and "region 3273 (cohort 2017)" in cut.err and "tail was cut" in cut.err
 
 

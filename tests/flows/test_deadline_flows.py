@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from prefect import get_client
@@ -61,14 +62,18 @@ def test_sweep_and_digest_flows_report_without_secrets(sqlite_url, prefect_api, 
     assert "| enqueued |" in markdown and SECRET not in markdown and "json://" not in markdown
 
 
-async def _read_run(run_id=None, name: str | None = None):
-    """One flow run from the server, by id or by its (unique) name."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+async def _read_run(run_id=None, name: str | None = None, since: datetime | None = None):
+    """One flow run from the server, by id, or by its name among the runs started since `since`: unique there.
+
+    The session's server is shared by the tests of one worker, and another test here makes runs of the same
+    names (as its schedule would), so a name is unique only among this test's runs."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterStartTime
 
     async with get_client() as client:
         if run_id is not None:
             return await client.read_flow_run(run_id)
-        (run,) = await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+        recent = FlowRunFilter(name=FlowRunFilterName(any_=[name]), start_time=FlowRunFilterStartTime(after_=since))
+        (run,) = await client.read_flow_runs(flow_run_filter=recent)
         return run
 
 
@@ -77,6 +82,7 @@ def test_manual_runs_are_named_and_tagged_by_as_of_time_and_zone(sqlite_url, pre
     from smartcity.flows.deadline_sweep import deadline_sweep
     from smartcity.flows.weekly_digest import weekly_digest
 
+    started = datetime.now(UTC)
     asyncio.run(deadline_sweep(now="2017-09-18T08:00+09:00"))  # the offset says WIT
     asyncio.run(deadline_sweep(now="2017-09-19T00:00Z", zone="WITA"))  # an explicit zone wins
     asyncio.run(weekly_digest(now="2017-09-18T00:00Z"))  # no Indonesian offset: WIB, the program's home zone
@@ -85,7 +91,7 @@ def test_manual_runs_are_named_and_tagged_by_as_of_time_and_zone(sqlite_url, pre
         ("deadline-sweep-2017-09-19-0800-wita", "zone:wita"),
         ("weekly-digest-2017-09-18-0700-wib", "zone:wib"),
     ):
-        run = asyncio.run(_read_run(name=name))
+        run = asyncio.run(_read_run(name=name, since=started))
         assert {"deadlines", zone} <= set(run.tags), (name, run.tags)
 
 
@@ -100,7 +106,6 @@ def test_manual_runs_are_named_and_tagged_by_as_of_time_and_zone(sqlite_url, pre
 def test_a_scheduled_run_sweeps_as_of_its_scheduled_time(sqlite_url, prefect_api, flow_path, due_utc, zone, name):
     """As the schedule creates it: no `now`, the schedule's zone, an expected start time long past."""
     import importlib
-    from datetime import datetime
 
     from prefect.flow_engine import run_flow
     from prefect.states import Scheduled

@@ -19,7 +19,7 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.transitions import advance_many
 from smartcity.models.infra.db import session_scope
 from smartcity.models.infra.migrate import current_heads, upgrade
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available, reset_caches
 from tests.helpers import REGISTRY
 
@@ -202,7 +202,9 @@ def test_upgrade_from_first_migration_keeps_every_row_and_the_app_works(fresh_ur
     assert {t: len(r) for t, r in after.items()} == {t: len(r) for t, r in before.items()}
     assert after == before, [t for t in V1_TABLES if after[t] != before[t]]
 
-    done = smartcity("region", "advance", "3273", "--to", "drafting", "--actor", "ani", "--json", db_url=fresh_url)
+    done = smartcity_in_process(
+        "region", "advance", "3273", "--to", "drafting", "--actor", "ani", "--json", db_url=fresh_url
+    )
     assert done.code == 0, done.err
     with session_scope(fresh_url) as session:
         outcome = advance_many(
