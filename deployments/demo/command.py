@@ -152,6 +152,7 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
         _server_env,
         _stop,
         drain_prefect_clients,
+        seed_database,
         start_server,
         stop_group,
         wait_healthy,
@@ -169,6 +170,7 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
     proc = serving = None
     api = f"http://127.0.0.1:{port}/api"
     try:
+        seed_database(home / "prefect")
         proc = start_server(port, env=env, log=log)
         os.environ.update(
             PREFECT_API_URL=api, PREFECT_HOME=str(home / "prefect"), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL"

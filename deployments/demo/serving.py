@@ -1,8 +1,9 @@
 """The demo's serve loop: the whole deployment registry served in a child process against the demo's server.
 
-The child runs Prefect's `serve` in the foreground of its own process (it installs its own signal handling),
-in its own session so a signal meant for the demo does not reach it halfway: the demo stops its whole
-process group (flow-run subprocesses included) through `server._stop`, on exit, Ctrl-C, SIGTERM and SIGHUP.
+The child serves with `InProcessRunner` (`deployments/runtime/inprocess.py`): each flow run is a thread of
+the child, not a new Python process as with Prefect's own runner, whose process starts took most of the
+demo's time on 2 cores. It runs in its own session so a signal meant for the demo does not reach it halfway:
+the demo stops its whole process group through `server._stop`, on exit, Ctrl-C, SIGTERM and SIGHUP.
 
 Run as `python -m smartcity.deployments.demo.serving`: it serves, with the demo's adjustments (below).
 """
@@ -17,19 +18,17 @@ import time
 from functools import cache
 from typing import IO, Any
 
-#: Runs the serve loop executes at once: each is a Python process, and the machine may have only 2 cores.
-PROCESS_LIMIT = 4
+#: Runs the serve loop executes at once (threads: most of a run's time is spent waiting on the two databases).
+RUN_LIMIT = 8
 #: Seconds between the serve loop's polls for scheduled runs (Prefect's default is 10): a chain of triggered
-#: runs pays it once per link, and the simulated clock waits for every chain. `serve(query_seconds=...)` takes a
-#: fraction (PREFECT_RUNNER_POLL_FREQUENCY is whole seconds); a poll is one light read of scheduled runs.
+#: runs pays it once per link, and the simulated clock waits for every chain. A poll is one light read.
 POLL_SECONDS = 0.5
 
 
 #: The burst window of the demo's coalesced artifact refresh (refresh-board; 10 s on a coordinator's server).
-#: The story compresses a year into minutes, so 10 s windows would start a refresh run after nearly every
-#: simulated day, each one more Python process on 2 cores. The board is still refreshed after every change,
-#: within this window, and the story's last settle waits for the last refresh.
-COALESCE_SECONDS = 30
+#: A refresh run is a thread here, not a process, so short windows cost little; the story's last settle waits
+#: for the last refresh, so a long window would be waited for at the end.
+COALESCE_SECONDS = 5
 
 
 def serve_env(base: dict[str, str]) -> dict[str, str]:
@@ -37,7 +36,6 @@ def serve_env(base: dict[str, str]) -> dict[str, str]:
     log is what tells why a serve loop stopped)."""
     return {
         **base,
-        "PREFECT_RUNNER_PROCESS_LIMIT": str(PROCESS_LIMIT),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
@@ -88,31 +86,36 @@ def _expected() -> tuple[set[str], set[str]]:
 
 
 def demo_deployments() -> list[Any]:
-    """Every registry deployment; the demo's cohort report is labelled simulated, as its data is, and its
-    artifact refreshes gather bursts of `COALESCE_SECONDS`."""
+    """Every registry deployment (see `demo_served`)."""
+    return [deployment for deployment, _ in demo_served()]
+
+
+def demo_served() -> list[tuple[Any, Any]]:
+    """Every registry deployment with its flow; the demo's cohort report is labelled simulated, as its data
+    is, and its artifact refreshes gather bursts of `COALESCE_SECONDS`."""
     from smartcity.deployments.runtime.registry import REGISTRY, to_runner_deployment
 
-    deployments = []
+    served = []
     for spec in REGISTRY:
         if spec.coalesce_seconds:
             spec = dataclasses.replace(spec, coalesce_seconds=COALESCE_SECONDS)
         deployment = to_runner_deployment(spec)
         if spec.name == "cohort-report":
             deployment.parameters = {**(deployment.parameters or {}), "simulated": True}
-        deployments.append(deployment)
-    return deployments
+        served.append((deployment, spec.load_flow()))
+    return served
 
 
 def main() -> None:
     """Serve the registry until stopped (the child's entry point)."""
-    from prefect import serve
     from prefect.settings import get_current_settings
 
+    from smartcity.deployments.runtime.inprocess import InProcessRunner
     from smartcity.deployments.runtime.server import wait_healthy
 
-    deployments = demo_deployments()  # the imports overlap the server's start
+    runner = InProcessRunner(demo_served(), limit=RUN_LIMIT, poll_seconds=POLL_SECONDS)  # imports overlap the start
     wait_healthy(str(get_current_settings().api.url))
-    serve(*deployments, limit=PROCESS_LIMIT, print_starting_message=False, query_seconds=POLL_SECONDS)
+    asyncio.run(runner.serve())
 
 
 if __name__ == "__main__":
