@@ -21,6 +21,10 @@ from dataclasses import dataclass
 
 from tests.helpers import ROOT
 
+#: The CLI's wait for the Prefect API in tests: a loaded machine (two suites at once) answered the 2 s default
+#: too late, and the command then ran without Prefect, so a test of its flow run found none. A dead API
+#: (connection refused) still fails at once.
+PROBE_TIMEOUT_S = "30"
 DEAD_API = "http://127.0.0.1:9/api"  # nothing listens on the discard port
 
 
@@ -34,7 +38,12 @@ class Done:
 def cli_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for a CLI process: the test database and, by default, no Prefect server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SMARTCITY_"))}
-    env.update(SMARTCITY_DATABASE_URL=db_url, PREFECT_API_URL=DEAD_API, PYTHONPATH=str(ROOT))
+    env.update(
+        SMARTCITY_DATABASE_URL=db_url,
+        PREFECT_API_URL=DEAD_API,
+        PYTHONPATH=str(ROOT),
+        SMARTCITY_PREFECT_PROBE_TIMEOUT_S=PROBE_TIMEOUT_S,
+    )
     env.update(extra)
     return env
 

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# In-process CLI calls wait as long for the Prefect API as CLI processes do (tests/clirun.py says why).
+os.environ.setdefault("SMARTCITY_PREFECT_PROBE_TIMEOUT_S", "30")
 
 # CI runs the same generated examples every time (a property test found flaky there blocks a landing);
 # local runs keep exploring new ones.

@@ -309,7 +309,7 @@ def _publish_quietly() -> bool:
 
     from smartcity.deployments.runtime.runner import connect
 
-    if not connect(timeout=1.0).ready:
+    if not connect().ready:
         typer.echo("note: no Prefect API answers; the event waits in the outbox (`smartcity events flush`)", err=True)
         return False
     from smartcity.tasks.events import publish_outbox

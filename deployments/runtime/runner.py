@@ -42,13 +42,14 @@ class Api:
         return self.problem is None
 
 
-def connect(*, timeout: float = 2.0) -> Api:
-    """Find the API (environment, profile, or the local `smartcity up` server) and point this process at it."""
+def connect(*, timeout: float | None = None) -> Api:
+    """Find the API (environment, profile, or the local `smartcity up` server) and point this process at it,
+    waiting `timeout` seconds for an answer (default: the `prefect_probe_timeout_s` setting)."""
     quiet_prefect_console()
     from smartcity.deployments.runtime import prefect_link
 
     url = prefect_link.api_url()
-    problem = prefect_link.health(url, timeout=timeout)
+    problem = prefect_link.health(url, timeout=timeout or get_settings().prefect_probe_timeout_s)
     if problem is None:
         prefect_link.use_api(url)
     elif "credentials" in problem:

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
         description="how long a dispatch owns a claimed message; keep above "
         "attempts x (timeout + backoff), or a second dispatch may resend a message still in flight",
     )
+    prefect_probe_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="how long a command waits for the Prefect API to answer before it runs without it "
+        "(in-process, events queued); a busy machine may need more",
+    )
     reconcile_grace_minutes: int = Field(
         default=60,
         ge=1,
