@@ -22,9 +22,10 @@ def demo(
     home: Path | None = typer.Option(None, help="where the demo keeps its database and server"),
     regions: int | None = typer.Option(None, "--regions", help="only the first N (2-25) phase-1 regions"),
     served: bool = typer.Option(
-        False,
-        "--served",
-        help="play the story through the served deployment registry and its triggers (implied by --ui; slower)",
+        True,
+        "--served/--quick",
+        help="--served (the default): every step a flow run of the served registry, chained by triggers; "
+        "--quick: only selection, cohort moves, monthly sweeps and the report as flow runs, the rest in-process",
     ),
     replay_record: bool = typer.Option(
         False,
@@ -41,18 +42,18 @@ def demo(
     if regions is not None and registry is not None:
         _bad_input("--regions takes the first N phase-1 regions; it cannot be combined with --registry")
     if replay_record:
-        if registry is not None or regions is not None or served or ui:
-            _bad_input(
-                "--replay-record replays three cohorts on the domain path: no --registry, --regions, --served, --ui"
-            )
+        if registry is not None or regions is not None or ui:
+            _bad_input("--replay-record replays three cohorts on the domain path: no --registry, --regions, --ui")
         if not (data / "program_calendar.csv").is_file():
             _bad_input(
                 f"--data {data}: no program_calendar.csv (the public record is ../shared/data beside the project)"
             )
         _replay_record(data, home)
         return
+    if ui and not served:
+        _bad_input("--ui shows the served registry's runs: it cannot be combined with --quick")
     with stop_on_signals():  # SIGTERM and SIGHUP stop the demo's server as Ctrl-C does (it is in its own session)
-        _demo(registry, ui, no_prefect, home, regions, served=served or ui)
+        _demo(registry, ui, no_prefect, home, regions, served=served)
 
 
 def _replay_record(data: Path, home: Path | None) -> None:

@@ -144,6 +144,16 @@ def test_bad_regions_option_is_refused_before_anything_starts(tmp_path, args):
     assert not (tmp_path / "demo").exists()
 
 
+def test_ui_with_quick_is_refused_before_anything_starts(tmp_path):
+    from tests.clirun import smartcity_in_process
+
+    done = smartcity_in_process(
+        "demo", "--ui", "--quick", "--home", str(tmp_path / "demo"), db_url="sqlite:///unused.db"
+    )
+    assert done.code == 2 and done.err.count("\n") == 1 and "--quick" in done.err, done.err
+    assert not (tmp_path / "demo").exists()
+
+
 def test_the_story_settles_before_the_clock_leaves_a_day_and_before_a_region_acts_twice(sqlite_url):
     from smartcity.deployments.demo.story import Story, wib
 
