@@ -9,7 +9,7 @@ import pytest
 
 from smartcity.models.core.program import create_cohort
 from smartcity.models.infra.db import session_scope
-from tests.clirun import smartcity
+from tests.clirun import smartcity_in_process as smartcity  # the console script's main, in this process
 from tests.conftest import dump_database
 from tests.helpers import SHARED_DATA, T0
 

@@ -68,9 +68,10 @@ async def board_artifact_id() -> str:
 
 
 def page_text(chromium: str, url: str, shot) -> str:
-    """The page's visible text (tags stripped), after a screenshot of it."""
-    assert run_chromium(chromium, f"--screenshot={shot}", url, budget_ms=40000).returncode == 0
-    dom = run_chromium(chromium, "--dump-dom", "--window-size=1400,2400", url, budget_ms=40000).stdout
+    """The page's visible text (tags stripped); its screenshot is saved by the same load."""
+    done = run_chromium(chromium, f"--screenshot={shot}", "--dump-dom", "--window-size=1400,2400", url, budget_ms=40000)
+    assert done.returncode == 0 and shot.is_file(), done.stderr[-2000:]
+    dom = done.stdout
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", dom, flags=re.S)))
 
 

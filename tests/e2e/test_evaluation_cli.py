@@ -1,5 +1,6 @@
-"""`smartcity evaluation import|show` as a coordinator runs them (subprocess), and the `evaluation-<year>` artifact
-on a real Prefect server. Every score here is simulated, and imported with --simulated."""
+"""`smartcity evaluation import|show` as a coordinator runs them (the console script's main, in this process),
+and the `evaluation-<year>` artifact on a real Prefect server. Every score here is simulated, and imported
+with --simulated."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 
 import pytest
 
-from tests.clirun import Done, smartcity
+from tests.clirun import Done, smartcity_in_process
 from tests.conftest import dump_database
 from tests.helpers import cohort_with, load_registry
 
@@ -24,7 +25,7 @@ DIMS = ("baseline", "output", "outcome", "impact", "quick_win")
 
 
 def sc(*args: str, db_url: str) -> Done:
-    return smartcity(*args, db_url=db_url)
+    return smartcity_in_process(*args, db_url=db_url)
 
 
 def scores_file(tmp_path, name="scores.csv", change=None):
