@@ -16,7 +16,7 @@ from smartcity.models.core.stages import Stage
 from smartcity.models.core.tables import EventOutbox, StageTransition
 from smartcity.models.core.transitions import StageChange, change_stage, find_enrollment
 from smartcity.models.infra.db import session_scope
-from tests.clirun import smartcity
+from tests.clirun import smartcity, smartcity_in_process
 from tests.helpers import cohort_with, load_registry
 from tests.prefect_server import served as serving
 
@@ -116,7 +116,9 @@ def test_drafting_setup_twice_for_one_event_is_one_effect(sqlite_url, prefect_ap
 
     load_registry()
     cohort_with(["3273"], quota=1)
-    assert smartcity("region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=sqlite_url).code == 0
+    # set-up through the console script's main in this process (no Prefect API: the change commits in-process)
+    done = smartcity_in_process("region", "advance", "3273", "--to", "selected", "--actor", "ani", db_url=sqlite_url)
+    assert done.code == 0, done.err
     first = asyncio.run(drafting_setup("3273", event_id="e-1", at="2017-05-10T01:00:00+00:00"))
     second = asyncio.run(drafting_setup("3273", event_id="e-1", at="2017-05-10T01:00:00+00:00"))
     third = asyncio.run(drafting_setup("3273", event_id=None))
@@ -135,7 +137,8 @@ def test_a_late_selected_event_never_reopens_a_completed_masterplan(sqlite_url, 
     load_registry()
     cohort_with(["3273"], quota=1)
     for stage in ("selected", "drafting"):
-        assert smartcity("region", "advance", "3273", "--to", stage, "--actor", "ani", db_url=sqlite_url).code == 0
+        done = smartcity_in_process("region", "advance", "3273", "--to", stage, "--actor", "ani", db_url=sqlite_url)
+        assert done.code == 0, done.err
     with session_scope() as s:
         s.add(
             MasterplanRound(
