@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import typer
@@ -147,8 +148,6 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
     if not enabled:
         yield None, None
         return
-    import socket
-
     from smartcity.deployments.runtime.server import (
         _server_env,
         _stop,
@@ -159,7 +158,8 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
         wait_healthy,
     )
 
-    port = 4200 if keep and _free(4200) else _any_port(socket)
+    ports = ExitStack()
+    port = ports.enter_context(_server_port(keep=keep))
     env = {
         **_server_env(port),
         "PREFECT_HOME": str(home / "prefect"),
@@ -197,6 +197,30 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
             _stop(proc)
         log.close()
         serve_log.close()
+        ports.close()
+
+
+@contextmanager
+def _server_port(*, keep: bool) -> Iterator[int]:
+    """The demo server's port, held for as long as the demo runs: with `--ui`, 4200 (the UI's usual address)
+    when it is free and no other demo holds it, else any free port.
+
+    Two demos started at once both find 4200 free, as neither server has bound it yet, and the second would
+    then talk to the first one's server. A lock file decides which demo may take 4200."""
+    import fcntl
+    import socket
+    import tempfile
+
+    if not keep:
+        yield _any_port(socket)
+        return
+    with open(Path(tempfile.gettempdir()) / "smartcity-demo-port-4200.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
+        except BlockingIOError:
+            held = False
+        yield 4200 if held and _free(4200) else _any_port(socket)
 
 
 def _free(port: int) -> bool:

@@ -145,6 +145,23 @@ def test_bad_regions_option_is_refused_before_anything_starts(tmp_path, args):
     assert not (tmp_path / "demo").exists()
 
 
+def test_two_demos_started_at_once_never_share_a_port():
+    """Both find 4200 free (neither server has bound it yet): only one may take it, or the second demo would
+    talk to the first one's server (seen when two test suites ran at once)."""
+    from smartcity.deployments.demo.command import _server_port
+
+    with _server_port(keep=True) as first, _server_port(keep=True) as second:
+        assert first != second
+        assert 4200 in (first, second) or not _port_free(4200)  # something else may hold 4200 on this machine
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
 def test_ui_with_quick_is_refused_before_anything_starts(tmp_path):
     from tests.clirun import smartcity_in_process
 
