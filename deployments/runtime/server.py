@@ -124,8 +124,21 @@ def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | No
     return subprocess.Popen(server_command(port), env=env or _server_env(port), start_new_session=True, **output)
 
 
+def require_free_port(port: int) -> None:
+    """Refuse (exit 1, one line) a port that something already listens on: our server would fail to bind it,
+    and the health check would be answered by the other server, which we would then serve against."""
+    import socket
+
+    from smartcity.models.core.errors import SmartCityError
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SmartCityError(f"port {port} is in use (another Prefect server?): stop it, or pass --port")
+
+
 def run_server(port: int) -> int:
     """Run the server in the foreground until Ctrl-C, SIGTERM or SIGHUP; its exit code if it stops by itself."""
+    require_free_port(port)
     print(f"Prefect UI: http://127.0.0.1:{port}  (API http://127.0.0.1:{port}/api)", flush=True)
     server = None
     with stop_on_signals():
@@ -141,6 +154,7 @@ def run_server(port: int) -> int:
 
 def up(port: int) -> int:
     """Start the server, wait until healthy, serve every deployment; Ctrl-C, SIGTERM or SIGHUP stops both."""
+    require_free_port(port)
     server = None
     with stop_on_signals():
         try:

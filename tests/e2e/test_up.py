@@ -158,3 +158,22 @@ def _deployment_names(api: str) -> set[str]:
         return {d["name"] for d in r.json()} if r.status_code == 200 else set()
     except httpx.HTTPError:
         return set()
+
+
+@pytest.mark.parametrize("command", ["up", "server"])
+def test_a_port_in_use_is_refused_before_any_server_starts(command, sqlite_url, tmp_path):
+    """Another server on the port would answer our health check, and `up` would serve against it."""
+    import socket
+
+    from tests.clirun import smartcity_in_process
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        home = tmp_path / "prefect"
+        home.mkdir()
+        done = smartcity_in_process(command, "--port", str(port), db_url=sqlite_url, PREFECT_HOME=str(home))
+    assert done.code == 1 and done.err.strip().count("\n") == 0, done
+    assert f"port {port} is in use" in done.err and "Traceback" not in done.err
+    assert not list(home.iterdir())  # no server was started: it would have written its database there
