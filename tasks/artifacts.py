@@ -63,8 +63,8 @@ BOARD_KEY = "program-board"
 
 def board_time(as_of: str | None, now: datetime) -> datetime:
     """The instant a board refresh shows: the later of `as_of` (ISO; the triggering event's business time) and
-    the program's latest change, so a coalesced refresh covers its whole burst and a simulated clock is kept
-    (review events carry no business time); `now` when neither is known."""
+    the program's latest change, so a coalesced refresh covers its whole burst and a simulated clock is kept;
+    `now` when neither is known."""
     given = instant(as_of) if as_of else None
     with session_scope() as session:
         latest = latest_activity(session)

@@ -77,7 +77,9 @@ def as_prefect_event(row: EventOutbox, published_at: datetime) -> dict[str, Any]
     """The JSON body Prefect's `POST /api/events` accepts for one outbox row.
 
     `occurred` is when we publish: the server keeps events for days, not years, and a simulated
-    2017 clock must not look ancient to it. The business time travels in `payload.occurred_at`.
+    2017 clock must not look ancient to it. The business time travels in `payload.occurred_at`, for every
+    event (the row's own time when its payload does not say it): triggers read it, and a trigger whose
+    template names a missing field creates no run at all.
     """
     return {
         "id": row.event_id,
@@ -85,5 +87,5 @@ def as_prefect_event(row: EventOutbox, published_at: datetime) -> dict[str, Any]
         "event": row.event,
         "resource": row.resource,
         "related": row.related,
-        "payload": row.payload,
+        "payload": {"occurred_at": row.occurred_at.isoformat(), **row.payload},
     }

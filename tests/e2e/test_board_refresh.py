@@ -89,3 +89,33 @@ def test_a_burst_of_stage_events_is_one_refresh_that_shows_them_all(served):
     runs = wait_for(lambda: finished(2), timeout=90)
     assert runs and len(runs) == 2
     assert asyncio.run(board()).count("▶ now") == 4
+
+    # A review event starts a refresh too. Its payload names no business time of its own, and the trigger's
+    # `{{ event.payload.occurred_at }}` then failed to render: Prefect created no run (seen in the demo's server
+    # log as "Action failed ... InvalidJinja"), and the board stayed stale until the next burst.
+    review_submitted(CODES[0], day=32)
+    runs = wait_for(lambda: finished(3), timeout=90)
+    assert runs and len(runs) == 3, [(r.name, r.state) for r in asyncio.run(refresh_runs())]
+    assert sorted(r.name for r in runs)[-1] == "refresh-board-2017-06-03-0800-wib"  # the review's business day
+
+
+def review_submitted(code: str, day: int) -> None:
+    """A `smartcity.review.submitted` event as `submit_review` writes it (its payload, minus the scores)."""
+    from sqlmodel import select
+
+    from smartcity.models.core import events
+    from smartcity.models.core.tables import Cohort, Region
+
+    with session_scope() as s:
+        region = s.exec(select(Region).where(Region.bps_code == code)).one()
+        cohort = s.exec(select(Cohort).where(Cohort.name == "2017")).one()
+        events.enqueue(
+            s,
+            key=f"review:test:{code}",
+            event="smartcity.review.submitted",
+            resource=events.region_resource(region, **{"smartcity.round": "1"}),
+            related=events.related_for(region, cohort),
+            payload={"round": 1, "version": "v1", "reviewer_id": 1, "decision": "approve", "source": "ui"},
+            occurred_at=T0 + timedelta(days=day),
+        )
+    asyncio.run(publish_outbox())
