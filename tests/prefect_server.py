@@ -49,24 +49,17 @@ def _server_env(home: Path) -> dict[str, str]:
     return env
 
 
-def migrated_database() -> Path:
-    """A Prefect SQLite database migrated to head, made once per machine (the demo's own copy: see there)."""
-    from smartcity.deployments.runtime.server import migrated_prefect_database
-
-    return migrated_prefect_database()
-
-
 @contextmanager
 def prefect_server(
     home: Path, *, database_url: str | None = None, port: int | None = None, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     """Start a server, yield its API URL, stop it (and its children) on exit."""
-    import shutil
+    from smartcity.deployments.runtime.server import seed_database
 
     port = port or free_port()
     env = _server_env(home)
-    if database_url is None and not (home / "prefect.db").exists():
-        shutil.copy(migrated_database(), home / "prefect.db")
+    if database_url is None:
+        seed_database(home)
     # The UI asks this URL for its API; by default it is port 4200 whatever port the server has.
     env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     if database_url:

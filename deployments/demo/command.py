@@ -211,6 +211,8 @@ def _server_port(*, keep: bool) -> Iterator[int]:
     import socket
     import tempfile
 
+    from smartcity.deployments.runtime.server import port_in_use
+
     if not keep:
         yield _any_port(socket)
         return
@@ -220,14 +222,7 @@ def _server_port(*, keep: bool) -> Iterator[int]:
             held = True
         except BlockingIOError:
             held = False
-        yield 4200 if held and _free(4200) else _any_port(socket)
-
-
-def _free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        yield 4200 if held and not port_in_use(4200) else _any_port(socket)
 
 
 def _any_port(socket) -> int:

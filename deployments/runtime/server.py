@@ -124,16 +124,21 @@ def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | No
     return subprocess.Popen(server_command(port), env=env or _server_env(port), start_new_session=True, **output)
 
 
+def port_in_use(port: int) -> bool:
+    """True when something listens on 127.0.0.1:`port`."""
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 def require_free_port(port: int) -> None:
     """Refuse (exit 1, one line) a port that something already listens on: our server would fail to bind it,
     and the health check would be answered by the other server, which we would then serve against."""
-    import socket
-
     from smartcity.models.core.errors import SmartCityError
 
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", port)) == 0:
-            raise SmartCityError(f"port {port} is in use (another Prefect server?): stop it, or pass --port")
+    if port_in_use(port):
+        raise SmartCityError(f"port {port} is in use (another Prefect server?): stop it, or pass --port")
 
 
 def run_server(port: int) -> int:

@@ -149,17 +149,11 @@ def test_two_demos_started_at_once_never_share_a_port():
     """Both find 4200 free (neither server has bound it yet): only one may take it, or the second demo would
     talk to the first one's server (seen when two test suites ran at once)."""
     from smartcity.deployments.demo.command import _server_port
+    from smartcity.deployments.runtime.server import port_in_use
 
     with _server_port(keep=True) as first, _server_port(keep=True) as second:
         assert first != second
-        assert 4200 in (first, second) or not _port_free(4200)  # something else may hold 4200 on this machine
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+        assert 4200 in (first, second) or port_in_use(4200)  # something else may hold 4200 on this machine
 
 
 def test_ui_with_quick_is_refused_before_anything_starts(tmp_path):

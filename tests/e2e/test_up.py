@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -14,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smartcity.deployments.runtime.server import seed_database
 from tests.clirun import cli_env
 from tests.helpers import ROOT
-from tests.prefect_server import free_port, migrated_database, wait_healthy
+from tests.prefect_server import free_port, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
@@ -99,7 +99,7 @@ def start_cli(*args: str, home: Path, db_url: str) -> tuple[subprocess.Popen, st
     """`smartcity ARGS --port P` in the background, output to files (an orphan holding a pipe would hang us)."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    shutil.copy(migrated_database(), home / "prefect.db")  # skips Prefect's own migrations: seconds per test
+    seed_database(home)  # skips Prefect's own migrations: seconds per test
     env = cli_env(db_url, PREFECT_HOME=str(home), PREFECT_API_URL=api, PREFECT_LOGGING_LEVEL="WARNING")
     with (home / "out.txt").open("w") as out, (home / "err.txt").open("w") as err:
         proc = subprocess.Popen(
