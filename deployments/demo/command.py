@@ -53,7 +53,7 @@ def demo(
         return
     if ui and not served:
         _bad_input("--ui shows the served registry's runs: it cannot be combined with --quick")
-    with stop_on_signals():  # SIGTERM and SIGHUP stop the demo's server as Ctrl-C does (it is in its own session)
+    with stop_on_signals():  # Ctrl-C, SIGTERM and SIGHUP stop the demo's server (it is in its own session)
         _demo(registry, ui, no_prefect, home, regions, served=served)
 
 
