@@ -75,9 +75,18 @@ def wait_healthy(api: str, proc: subprocess.Popen | None = None, timeout: float 
     raise RuntimeError(f"the Prefect server at {api} did not become healthy in {timeout:.0f}s")
 
 
+#: How often the server's own client retries a request its server answered 503 (Prefect's default is 5).
+#: On SQLite a trigger's run-deployment action loses the write-lock race to the trigger that published it (the
+#: server answers its own client 503, "database is locked") and retries after 2, 4, 8... s; a burst of events
+#: (25 selections, then their runs' writes) keeps the lock busy. Once in a 25-region served demo a triggered run
+#: was never created, most likely its five retries (62 s) ran out. Two more wait up to about 4 min in all.
+SERVER_CLIENT_RETRIES = "7"
+
+
 def _server_env(port: int) -> dict[str, str]:
     # The UI asks PREFECT_UI_API_URL for its API, which defaults to port 4200 whatever port we use.
     return {
+        "PREFECT_CLIENT_MAX_RETRIES": SERVER_CLIENT_RETRIES,  # a coordinator's own setting wins
         **os.environ,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api",
