@@ -1,7 +1,8 @@
 """The demo's speed (issue 15, item 6): `smartcity demo --ui` plays the 2017 story through the served registry;
 its baseline, measured in the same run, is the domain-only `smartcity demo --no-prefect`.
 
-    python -m benchmarks.bench_demo [--regions N | --registry] [--cap SECONDS] [--out PATH] [--keep]
+    python -m benchmarks.bench_demo [--regions N | --registry] [--prefect-postgres URL] [--cap SECONDS]
+                                    [--out PATH] [--keep]
 
 The served demo runs with `--ui`, so its server is still up when the story ends: the runs are read through
 Prefect's client (per deployment: how many, how long they waited for the serve loop, for their process to
@@ -51,6 +52,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--registry", action="store_true", help=f"nominate all of {REGISTRY.name} (514)")
     p.add_argument("--cap", type=float, default=900, help="stop the served demo after this many seconds")
     p.add_argument("--out", type=Path, default=ROOT / "bench-results" / "demo.json")
+    p.add_argument(
+        "--prefect-postgres",
+        metavar="URL",
+        default=None,
+        help="the served demo's Prefect server on this PostgreSQL server (demo --prefect-postgres); default SQLite",
+    )
     p.add_argument("--keep", action="store_true", help="keep the demos' homes (databases, server logs)")
     return p.parse_args(argv)
 
@@ -86,12 +93,13 @@ def domain_demo(home: Path, size: list[str]) -> dict:
     return {"wall_s": round(elapsed, 1), "cpu_s": round(children_cpu() - cpu, 1)}
 
 
-def served_demo(home: Path, size: list[str], cap: float) -> dict:
+def served_demo(home: Path, size: list[str], cap: float, prefect_postgres: str | None = None) -> dict:
     """`demo --ui`: timed to its closing lines, the runs read from its server, then stopped with SIGTERM."""
-    log(f"served: demo --ui {' '.join(size)} (cap {cap:.0f}s) ...")
+    where = ["--prefect-postgres", prefect_postgres] if prefect_postgres else []
+    log(f"served: demo --ui {' '.join(size)} (Prefect on {'PostgreSQL' if where else 'SQLite'}, cap {cap:.0f}s) ...")
     cpu, start = children_cpu(), time.perf_counter()
     proc = subprocess.Popen(
-        [*DEMO, "--ui", "--home", str(home), *size],
+        [*DEMO, "--ui", "--home", str(home), *size, *where],
         env=env(),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -189,10 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     size = demo_args(args)
     root = Path(tempfile.mkdtemp(prefix="smartcity-bench-demo-"))
-    report: dict = {"benchmark": "demo", "size": " ".join(size) or "25 phase-1 regions", "machine": machine()}
+    report: dict = {
+        "benchmark": "demo",
+        "size": " ".join(size) or "25 phase-1 regions",
+        # never the URL: it may hold a password
+        "prefect_database": "postgresql" if args.prefect_postgres else "sqlite",
+        "machine": machine(),
+    }
     try:
         base = domain_demo(root / "domain", size)
-        served = served_demo(root / "served", size, args.cap)
+        served = served_demo(root / "served", size, args.cap, args.prefect_postgres)
     finally:
         if args.keep:
             log(f"kept {root}")

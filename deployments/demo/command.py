@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -34,6 +35,13 @@ def demo(
         help="replay 2017-2019 from the public record (--data) on its real calendar dates; domain only",
     ),
     data: Path = typer.Option(Path("../shared/data"), "--data", help="the public record's folder (--replay-record)"),
+    prefect_postgres: str | None = typer.Option(
+        None,
+        "--prefect-postgres",
+        metavar="URL",
+        help="run the demo's Prefect server on this PostgreSQL server (its user may create databases): a database "
+        "of its own for this run, dropped when the demo ends. About twice as fast as SQLite (see the README)",
+    ),
 ) -> None:
     """Replay phase 1 (2017) end to end on a simulated clock; prints the final board and the report path."""
     from smartcity.deployments.runtime.server import stop_on_signals
@@ -53,8 +61,24 @@ def demo(
         return
     if ui and not served:
         _bad_input("--ui shows the served registry's runs: it cannot be combined with --quick")
-    with stop_on_signals():  # Ctrl-C, SIGTERM and SIGHUP stop the demo's server (it is in its own session)
-        _demo(registry, ui, no_prefect, home, regions, served=served)
+    if prefect_postgres and no_prefect:
+        _bad_input("--prefect-postgres is where the demo's Prefect server keeps its data: not with --no-prefect")
+    with stop_on_signals(), ExitStack() as stack:  # Ctrl-C, SIGTERM and SIGHUP stop the demo's server too
+        prefect_db: str | None = None
+        if prefect_postgres:  # made first: a server that refuses leaves the last demo's home as it was
+            from sqlalchemy.engine import make_url
+
+            from smartcity.deployments.runtime.server import throwaway_postgres_database
+
+            try:
+                prefect_db = stack.enter_context(throwaway_postgres_database(prefect_postgres, "smartcity_demo"))
+            except ValueError as exc:
+                _bad_input(f"--prefect-postgres: {exc}")
+            where = make_url(prefect_db)
+            typer.echo(
+                f"Prefect's data: database {where.database} on {where.host}:{where.port or 5432} (dropped at the end)"
+            )
+        _demo(registry, ui, no_prefect, home, regions, served=served, prefect_db=prefect_db)
 
 
 def _replay_record(data: Path, home: Path | None) -> None:
@@ -68,14 +92,21 @@ def _replay_record(data: Path, home: Path | None) -> None:
     replay_record(data_dir=data.resolve(), out=home, lang="en")
 
 
-def _bad_input(message: str) -> None:
+def _bad_input(message: str) -> NoReturn:
     """One line on stderr and exit code 2, before anything is changed."""
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
 
 def _demo(
-    registry: Path | None, ui: bool, no_prefect: bool, home: Path | None, limit: int | None, *, served: bool
+    registry: Path | None,
+    ui: bool,
+    no_prefect: bool,
+    home: Path | None,
+    limit: int | None,
+    *,
+    served: bool,
+    prefect_db: str | None = None,
 ) -> None:
     """The demo itself: a fresh database, the story, the board, and with `ui` the server kept until stopped."""
     home = home or get_settings().data_dir / "demo"
@@ -86,7 +117,13 @@ def _demo(
     from smartcity.deployments.demo.story import Story, final_board, play
 
     serve = served and not no_prefect
-    with Receiver() as rx, _local_prefect(home, enabled=not no_prefect, keep=ui, serve=serve) as (api, serve_loop):
+    with (
+        Receiver() as rx,
+        _local_prefect(home, enabled=not no_prefect, keep=ui, serve=serve, database_url=prefect_db) as (
+            api,
+            serve_loop,
+        ),
+    ):
         story = Story(receiver_url=rx.url, flows=api is not None, served=serve, serve_loop=serve_loop)
         result = play(story, registry, home, limit)
         final_board(story, len(rx.messages))
@@ -142,9 +179,10 @@ DEMO_SERVER_SETTINGS = {
 
 
 @contextmanager
-def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
+def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool, database_url: str | None = None):
     """A fresh local Prefect server for the demo (port 4200 with --ui when free) serving the whole registry:
-    (its API URL, the serve loop's process); (None, None) without Prefect."""
+    (its API URL, the serve loop's process); (None, None) without Prefect. Its database is SQLite in the demo's
+    home, or the empty PostgreSQL database at `database_url`."""
     if not enabled:
         yield None, None
         return
@@ -165,13 +203,15 @@ def _local_prefect(home: Path, *, enabled: bool, keep: bool, serve: bool):
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         **DEMO_SERVER_SETTINGS,
+        **({"PREFECT_API_DATABASE_CONNECTION_URL": database_url} if database_url else {}),
     }
     log = (home / "prefect-server.log").open("w")
     serve_log = (home / "prefect-serve.log").open("w")
     proc = serving = None
     api = f"http://127.0.0.1:{port}/api"
     try:
-        seed_database(home / "prefect")
+        if database_url is None:
+            seed_database(home / "prefect")
         proc = start_server(port, env=env, log=log)
         os.environ.update(
             PREFECT_API_URL=api, PREFECT_HOME=str(home / "prefect"), PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL="CRITICAL"

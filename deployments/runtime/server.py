@@ -133,6 +133,45 @@ def seed_database(prefect_home: Path) -> None:
         shutil.copy(migrated_prefect_database(), prefect_home / "prefect.db")
 
 
+@contextmanager
+def throwaway_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of `server_url` (any database its user may connect to, and
+    a user who may create databases), dropped on exit; yields its URL for Prefect's server (asyncpg driver).
+
+    Raises `ValueError` with one line when the URL is not PostgreSQL or the server refuses; the URL is never
+    part of a message (it may carry a password)."""
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        url = make_url(server_url)
+    except ArgumentError:
+        raise ValueError("not a database URL (postgresql://user@host:port/database)") from None
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"a PostgreSQL URL is needed, not {url.get_backend_name()}")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as exc:
+        admin.dispose()
+        cause = getattr(exc, "orig", None) or exc  # the driver's error, when there is one
+        first = (str(cause).strip().splitlines() or [""])[0]
+        if url.password:
+            first = first.replace(url.password, "***")
+        raise ValueError(f"cannot create a database there: {type(cause).__name__}: {first}") from None
+    try:
+        yield url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | None = None) -> subprocess.Popen:
     """The server as a child in its own session, so `_stop` can end its whole process group; output to `log`."""
     output: dict[str, Any] = {"stdout": log, "stderr": subprocess.STDOUT} if log else {}

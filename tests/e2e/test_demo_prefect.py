@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -131,6 +132,44 @@ def test_small_prefect_demo_leaves_an_office_in_the_ui(tmp_path, chromium):
     assert code == 0, out.read_text()[-2000:]
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{ui}/api/health", timeout=2)
+
+
+@pytest.mark.postgres
+def test_served_demo_on_a_postgres_prefect_server_drops_its_database(tmp_path):
+    """`--prefect-postgres`: the same story on a Prefect server backed by a database of its own, gone at the end."""
+    from tests.clirun import smartcity
+    from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
+
+    if problem := pg_available():
+        pytest.fail(problem) if IN_CI else pytest.skip(problem)
+    home = tmp_path / "demo"
+    done = smartcity(
+        "demo", "--regions", "2", "--home", str(home), "--prefect-postgres", PG_ADMIN_URL,
+        db_url="sqlite:///unused.db", timeout=400,
+    )  # fmt: skip
+    assert done.code == 0, done.err[-3000:]
+    assert "stage counts: quick_win_delivered=2" in done.out
+    assert re.search(r"Prefect: \d+ flow runs, 0 with a generated name", done.out), done.out[-2000:]
+    database = re.search(r"Prefect's data: database (smartcity_demo_[0-9a-f]{8}) on ", done.out).group(1)
+    assert not (home / "prefect" / "prefect.db").exists(), "the server kept its data in SQLite after all"
+    engine = sa.create_engine(PG_ADMIN_URL)
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("select count(*) from pg_database where datname = :n"), {"n": database}).scalar()
+    engine.dispose()
+    assert left == 0, f"{database} was not dropped"
+
+
+def test_a_prefect_postgres_that_refuses_leaves_the_last_demo_as_it_was(tmp_path):
+    from tests.clirun import smartcity_in_process
+
+    home = tmp_path / "demo"
+    home.mkdir()
+    (home / "demo.db").write_text("the last demo")
+    url = "postgresql://coordinator:pw-PLANTED@127.0.0.1:1/postgres"  # nothing listens on port 1
+    done = smartcity_in_process("demo", "--home", str(home), "--prefect-postgres", url, db_url="sqlite:///unused.db")
+    assert done.code == 2 and done.err.count("\n") == 1 and "--prefect-postgres" in done.err, done.err
+    assert "pw-PLANTED" not in done.err + done.out
+    assert (home / "demo.db").read_text() == "the last demo" and len(list(home.iterdir())) == 1
 
 
 @pytest.mark.parametrize(
