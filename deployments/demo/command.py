@@ -63,7 +63,7 @@ def demo(
         _bad_input("--ui shows the served registry's runs: it cannot be combined with --quick")
     if prefect_postgres and no_prefect:
         _bad_input("--prefect-postgres is where the demo's Prefect server keeps its data: not with --no-prefect")
-    with stop_on_signals(), ExitStack() as stack:  # Ctrl-C, SIGTERM and SIGHUP stop the demo's server too
+    with stop_on_signals(), ExitStack() as stack:  # SIGTERM and SIGHUP stop the demo's server as Ctrl-C does
         prefect_db: str | None = None
         if prefect_postgres:  # made first: a server that refuses leaves the last demo's home as it was
             from sqlalchemy.engine import make_url

@@ -21,7 +21,7 @@ from typing import IO, Any
 import httpx
 
 DEFAULT_PORT = 4200
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class StopSignal(KeyboardInterrupt):
@@ -34,20 +34,14 @@ class StopSignal(KeyboardInterrupt):
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Inside, Ctrl-C, SIGTERM and SIGHUP raise `StopSignal` at once; a repeat is ignored so the cleanup it started
-    can finish.
-
-    Ctrl-C is handled here too, so all three take one path. Left to Python, Ctrl-C inside `asyncio.run` (Prefect's
-    runner, under `up`) only cancels the main task and relies on every task letting that through: once, on a
-    loaded machine, `up` was still running a minute after Ctrl-C, where SIGTERM took under 25 s. A signal the
-    shell started us ignoring (a background job) stays ignored."""
+    """Inside, SIGTERM and SIGHUP interrupt like Ctrl-C; a repeat is ignored so the cleanup it started can finish."""
 
     def interrupt(signum: int, frame: object) -> None:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         raise StopSignal(signum)
 
-    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
+    previous = {s: signal.signal(s, interrupt) for s in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -43,7 +43,10 @@ def test_up_serves_the_registry_and_ctrl_c_stops_both(sqlite_url, tmp_path):
             ("Asia/Makassar", "WITA"),
         ]
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
-        proc.wait(timeout=60)
+        # Ctrl-C inside Prefect's runner cancels it gracefully: it first pauses each deployment's schedule (one
+        # write each), which on a loaded machine's SQLite server can meet 503 retries of 2, 4, 8 s. Seen once
+        # past 60 s in a loaded full suite; the promise is that everything stops, not how fast.
+        proc.wait(timeout=150)
         out, err = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
         assert proc.returncode == 0, err[-2000:]
         assert "Prefect UI: http://127.0.0.1:" in out and "stopped the Prefect server" in err
