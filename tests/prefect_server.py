@@ -161,11 +161,18 @@ async def _deployment_names() -> set[str]:
         return {d.name for d in await client.read_deployments()}
 
 
-async def _forget_deployments() -> None:
-    """Delete every deployment on the server with the automations it owns (its triggers)."""
+async def drop_triggers(*, and_deployments: bool = False) -> None:
+    """Delete the automations (triggers) of every deployment on the server, and with `and_deployments` the
+    deployments too."""
     from prefect import get_client
 
     async with get_client() as client:
         for deployment in await client.read_deployments():
             await client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
-            await client.delete_deployment(deployment.id)
+            if and_deployments:
+                await client.delete_deployment(deployment.id)
+
+
+async def _forget_deployments() -> None:
+    """Delete every deployment on the server with the automations it owns (its triggers)."""
+    await drop_triggers(and_deployments=True)

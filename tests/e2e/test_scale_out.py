@@ -23,7 +23,7 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterNam
 from tests.clirun import cli_env, smartcity_in_process
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
 from tests.helpers import REGISTRY, ROOT
-from tests.prefect_server import point_prefect_at, prefect_server
+from tests.prefect_server import drop_triggers, point_prefect_at, prefect_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.prefect_server]
 
@@ -88,23 +88,16 @@ def start_worker(name: str, pool: str, db_url: str, api: str, home) -> subproces
     )
 
 
-async def _drop_triggers() -> None:
-    """Delete the automations (triggers) of every deployment on the server."""
-    async with get_client() as client:
-        for deployment in await client.read_deployments():
-            await client.delete_resource_owned_automations(f"prefect.deployment.{deployment.id}")
-
-
-def stop_workers(workers: list[subprocess.Popen], timeout: float = 60) -> None:
+def stop_workers(workers: dict[str, subprocess.Popen], timeout: float = 60) -> None:
     """SIGTERM each worker's process group; one still there after `timeout` is killed, and the test fails."""
-    for w in workers:
+    for w in workers.values():
         os.killpg(w.pid, signal.SIGTERM)
     stuck = []
-    for w in workers:
+    for name, w in workers.items():
         try:
             w.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            stuck.append(w.args[-3])
+            stuck.append(name)
             os.killpg(w.pid, signal.SIGKILL)
             w.wait()
     assert not stuck, f"worker(s) {stuck} did not stop within {timeout:.0f}s of SIGTERM"
@@ -127,8 +120,8 @@ def test_two_workers_share_a_cohort_on_postgres(pg_database, pg_prefect_server, 
     # The registry's triggers would start a drafting-setup run for each of the 80 selected events (the chain is
     # test_event_chain's subject), and a stopping worker first finishes the runs it took: under load that took
     # the workers past their stop timeout. Here the workers take only the batches.
-    asyncio.run(_drop_triggers())
-    workers = [start_worker(f"w{i}", "scale", db, api, tmp_path) for i in (1, 2)]
+    asyncio.run(drop_triggers())
+    workers = {name: start_worker(name, "scale", db, api, tmp_path) for name in ("w1", "w2")}
     try:
         from smartcity.flows.advance_cohort import advance_cohort
 
