@@ -42,6 +42,7 @@ REVIEWERS = [
     ("Citiasia", "Jawa Tengah"),
 ]
 DIMENSIONS: tuple[Dimension, ...] = tuple(Dimension)
+QUICK_WIN_AFTER = timedelta(days=10)  # a completed masterplan's quick win is registered this long after (SIMULATED)
 
 
 def wib(text: str) -> datetime:
@@ -67,7 +68,7 @@ class Story:
     revised: str = ""
     last_flow_sweep: str = ""
     acted: set[str] = field(default_factory=set)  # regions acted on since the last settle ("*": all of them)
-    follow_ups: list[tuple[datetime, Callable[[], None]]] = field(default_factory=list)
+    follow_ups: list[tuple[datetime, datetime, Callable[[], None]]] = field(default_factory=list)
 
     def log(self, text: str) -> None:
         """One line of the story, stamped with the simulated date in WIB."""
@@ -77,19 +78,32 @@ class Story:
         """Schedule an action on the simulated clock; `region` is the one region it acts on (None: any)."""
         heapq.heappush(self.queue, (when, next(self.seq), region, action))
 
-    def then(self, follow_up: Callable[[], None]) -> None:
-        """Run `follow_up`, as of now, once the runs started so far have settled (it reads what they did)."""
-        self.follow_ups.append((self.now, follow_up))
+    def then(self, follow_up: Callable[[], None], *, within: timedelta) -> None:
+        """Run `follow_up`, as of now, once the runs started so far have settled (it reads what they did), and
+        before the clock reaches `within` from now (the soonest action it may queue)."""
+        self.follow_ups.append((self.now, self.now + within, follow_up))
+
+    def must_settle(self, when: datetime, regions: set[str] | None) -> bool:
+        """Whether the runs in flight must settle before the story acts at `when` on `regions` (None: on any
+        region): an action on one region, or a reminder sweep on the regions it reminds.
+
+        On the Prefect path the runs that actions trigger run side by side, across simulated days, as long
+        as nothing reads what they did: the story settles before a region that acted is acted on again (its
+        runs may still be moving it, or closing what a sweep would remind it of), before an action on any
+        region, and before the clock reaches a pending follow-up's latest time."""
+        return bool(self.acted) and (
+            regions is None
+            or "*" in self.acted
+            or bool(regions & self.acted)
+            or any(latest <= when for _, latest, _ in self.follow_ups)
+        )
 
     def run_until(self, end: datetime) -> None:
-        """Play queued actions in time order, sending every reminder that falls due on the way.
-
-        On the Prefect path the runs that one simulated day's actions trigger run side by side: the story
-        settles before the clock moves to another day, before a reminder sweep, before a region acts twice
-        in a day and before an action on any region."""
+        """Play queued actions in time order, sending every reminder that falls due on the way (see
+        `must_settle` for when the runs in flight are waited for)."""
         while self.queue and self.queue[0][0] <= end:
             when, _, region, action = self.queue[0]
-            if self.acted and (_day(when) != _day(self.now) or region is None or {region, "*"} & self.acted):
+            if self.must_settle(when, None if region is None else {region}):
                 self.settle()  # its follow-ups may queue actions: look at the queue again
                 continue
             heapq.heappop(self.queue)
@@ -119,13 +133,14 @@ class Story:
         self.acted.clear()
         latest = self.now
         while self.follow_ups:
-            self.now, follow_up = self.follow_ups.pop(0)
+            self.now, _, follow_up = self.follow_ups.pop(0)
             follow_up()
         self.now = latest
 
     def remind_until(self, end: datetime) -> None:
         """Run the deadline sweep at every instant a reminder rung falls due, up to `end`; the runs in flight
-        settle first, as they may close what falls due."""
+        of the regions it reminds settle first, as they may close what falls due."""
+        from smartcity.models.core.tables import Enrollment, Region
         from smartcity.models.deadlines.tables import Deadline
 
         previous = None
@@ -133,9 +148,12 @@ class Story:
             with session_scope() as s:
                 soonest = select(func.min(Deadline.next_rung_at)).where(Deadline.status == DeadlineStatus.open)
                 due = s.exec(soonest).one()
-            if due is None or due > end:
-                return
-            if self.acted:
+                if due is None or due > end:
+                    return
+                reminded = select(Region.bps_code).join(Enrollment).join(Deadline)
+                reminded = reminded.where(Deadline.status == DeadlineStatus.open, col(Deadline.next_rung_at) <= due)
+                regions = set(s.exec(reminded).all()) if self.acted else set()
+            if self.must_settle(due, regions):
                 self.settle()
                 continue
             if due == previous:
@@ -160,11 +178,6 @@ class Story:
             return await deadline_sweep(instant.isoformat())
 
         run_operation(flow=flow, in_process=lambda: sweep_and_dispatch(instant), use_prefect=as_flow)
-
-
-def _day(instant: datetime) -> object:
-    """The simulated day of an instant (in WIB, as the story tells it)."""
-    return pendulum.instance(instant).in_timezone("Asia/Jakarta").date()
 
 
 def setup(story: Story, registry: Path | None, limit: int | None = None) -> list[str]:
@@ -414,7 +427,8 @@ def review_by_form(story: Story, round_no: int, reviewer_id: int, code: str, app
         decision = Decision.approve if approve else Decision.revise
         form = review_form(reviewer_id, {str(d): n for d, n in _scores(story, approve).items()}, decision, story.now)
         asyncio.run(answer_review_form(code, round_no, form))
-        story.then(lambda: _after_review(story, code, approve))  # once the run has recorded the form
+        # once the run has recorded the form, and before the quick win it may plan
+        story.then(lambda: _after_review(story, code, approve), within=QUICK_WIN_AFTER)
 
     return action
 
@@ -456,8 +470,7 @@ def review(story: Story, round_id: int, reviewer_id: int, code: str, approve: bo
 
 def plan_quick_win(story: Story, code: str) -> None:
     """Register a (simulated) quick win soon after the masterplan, verify it, deliver it."""
-    start = story.now
-    story.at(start + timedelta(days=10), _quick_win(story, code), region=code)
+    story.at(story.now + QUICK_WIN_AFTER, _quick_win(story, code), region=code)
 
 
 def _quick_win(story: Story, code: str) -> Callable[[], None]:

@@ -222,7 +222,7 @@ def test_ui_with_quick_is_refused_before_anything_starts(tmp_path):
     assert not (tmp_path / "demo").exists()
 
 
-def test_the_story_settles_before_the_clock_leaves_a_day_and_before_a_region_acts_twice(sqlite_url):
+def test_the_story_settles_before_a_region_acts_again_before_any_region_and_before_a_follow_up_is_due(sqlite_url):
     from smartcity.deployments.demo.story import Story, wib
 
     log: list[str] = []
@@ -235,30 +235,88 @@ def test_the_story_settles_before_the_clock_leaves_a_day_and_before_a_region_act
     story = Recording(receiver_url="json://127.0.0.1:9", flows=False)
     day = wib("2017-09-11T10:00")
 
-    def act(name: str, follow_up: bool = False):
+    def act(name: str, follow_up: timedelta | None = None):
         def action() -> None:
             log.append(name)
-            if follow_up:
-                story.then(lambda: log.append(f"after {name} as of {story.now:%H:%M}"))
+            if follow_up is not None:
+                story.then(lambda: log.append(f"after {name} as of {story.now:%m-%d %H:%M}"), within=follow_up)
 
         return action
 
     story.at(day, act("3273 submits"), region="3273")
-    story.at(day + timedelta(hours=1), act("3274 reviewed", follow_up=True), region="3274")
-    story.at(day + timedelta(hours=2), act("3273 again"), region="3273")
+    story.at(day + timedelta(minutes=30), act("3274 submits"), region="3274")
+    story.at(day + timedelta(hours=1), act("3273 again"), region="3273")
+    story.at(day + timedelta(hours=2), act("3274 reviewed", follow_up=timedelta(days=3)), region="3274")
     story.at(day + timedelta(days=1), act("3275 next day"), region="3275")
-    story.at(day + timedelta(days=1, hours=1), act("every region"))
-    story.run_until(day + timedelta(days=2))
+    story.at(day + timedelta(days=2), act("3276 two days on"), region="3276")
+    story.at(day + timedelta(days=3, hours=2), act("3277 at the follow-up's latest time"), region="3277")
+    story.at(day + timedelta(days=3, hours=3), act("every region"))
+    story.run_until(day + timedelta(days=4))
     assert log == [
         "3273 submits",
-        "3274 reviewed",  # another region, same day: its runs overlap the first one's
-        "settle",
-        "after 3274 reviewed as of 04:00",  # read once settled, as of its own time (11:00 WIB)
+        "3274 submits",  # another region, same day: its runs overlap the first one's
+        "settle",  # 3273 acts again: its first runs may still be moving it
         "3273 again",
-        "settle",
-        "3275 next day",
+        "3274 reviewed",
+        "3275 next day",  # other regions, other days, no follow-up due yet: no settle
+        "3276 two days on",
+        "settle",  # the clock reaches the follow-up's latest time: it runs first, as of its own time (12:00 WIB)
+        "after 3274 reviewed as of 09-11 05:00",
+        "3277 at the follow-up's latest time",
         "settle",
         "every region",
+        "settle",
+    ]
+
+
+def test_a_sweep_waits_only_for_the_runs_of_the_regions_it_reminds(sqlite_url):
+    from sqlmodel import select
+
+    from smartcity.deployments.demo.story import Story, wib
+    from smartcity.models.core.enrollments import find_enrollment
+    from smartcity.models.deadlines.tables import Deadline
+    from smartcity.models.infra.db import session_scope
+    from tests.helpers import cohort_with, load_registry
+
+    load_registry()
+    cohort_with(["3273", "3271", "3275"])
+    day = wib("2017-09-11T10:00")
+    with session_scope() as s:  # only two reminders, both 3273's: the next evening, and the one after
+        for d in s.exec(select(Deadline)).all():
+            d.status = "cancelled"
+        enrollment = find_enrollment(s, "3273").id
+        for i, hours in enumerate((20, 44)):
+            s.add(
+                Deadline(
+                    enrollment_id=enrollment, kind="milestone", key=f"bimtek-{i}", stage="drafting",
+                    due_at=day + timedelta(days=9), created_at=day, next_rung="-7",
+                    next_rung_at=day + timedelta(hours=hours),
+                )
+            )  # fmt: skip
+    log: list[str] = []
+
+    class Recording(Story):
+        def settle(self, final: bool = False) -> None:
+            log.append("settle")
+            super().settle(final)
+
+        def sweep(self, instant) -> None:
+            log.append(f"sweep at +{(instant - day).total_seconds() / 3600:.0f}h")
+            with session_scope() as s:
+                for d in s.exec(select(Deadline).where(Deadline.next_rung_at <= instant)).all():
+                    d.status, d.next_rung_at = "done", None
+
+    story = Recording(receiver_url="json://127.0.0.1:9", flows=False)
+    for hours, code in ((0, "3271"), (22, "3273"), (48, "3275")):
+        story.at(day + timedelta(hours=hours), lambda code=code: log.append(f"{code} acts"), region=code)
+    story.run_until(day + timedelta(days=3))
+    assert log == [
+        "3271 acts",
+        "sweep at +20h",  # it reminds 3273 only, which has no run in flight: 3271's runs go on meanwhile
+        "3273 acts",
+        "settle",  # the next sweep reminds 3273, whose runs may be closing what falls due
+        "sweep at +44h",
+        "3275 acts",
         "settle",
     ]
 
@@ -309,3 +367,4 @@ def test_the_settle_waits_for_a_run_per_event_its_served_triggers_match(sqlite_u
             row.published_at = row.published_at or WHEN
     assert chain.count_published() == (0, 5)
     assert chain.expected == {"close-file": 3, "review": 1}
+
