@@ -368,3 +368,37 @@ def test_the_settle_waits_for_a_run_per_event_its_served_triggers_match(sqlite_u
     assert chain.count_published() == (0, 5)
     assert chain.expected == {"close-file": 3, "review": 1}
 
+
+def test_a_resume_that_meets_the_sqlite_lock_race_is_sent_again_at_once():
+    """Prefect's SQLite server answers a resume 503 when another write commits in between; the story asks again
+    within a fraction of a second (Prefect's client would wait 2 s, then 4 s), and only on 503."""
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES
+
+    from smartcity.deployments.demo.chain import resume_at_once
+
+    def answer(code: int) -> httpx.HTTPStatusError:
+        request = httpx.Request("POST", "http://server/api/flow_runs/x/resume")
+        return httpx.HTTPStatusError(str(code), request=request, response=httpx.Response(code, request=request))
+
+    class Server:
+        def __init__(self, codes: list[int]) -> None:
+            self.codes, self.calls, self.retries = codes, 0, []
+
+        async def resume_flow_run(self, run_id, run_input):
+            self.calls += 1
+            self.retries.append(PREFECT_CLIENT_MAX_RETRIES.value())  # Prefect's own slow retry is off
+            if self.codes:
+                raise answer(self.codes.pop(0))
+            return ("accepted", run_id, run_input)
+
+    locked = Server([503, 503])
+    assert asyncio.run(resume_at_once(locked, "run", {"decision": "approve"})) == (
+        "accepted",
+        "run",
+        {"decision": "approve"},
+    )
+    assert locked.calls == 3 and set(locked.retries) == {0}
+    missing = Server([404])
+    with pytest.raises(httpx.HTTPStatusError):
+        asyncio.run(resume_at_once(missing, "run", {}))
+    assert missing.calls == 1
