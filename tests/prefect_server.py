@@ -104,9 +104,13 @@ def point_prefect_at(api: str) -> None:
 
 
 @contextmanager
-def served(db_url: str, api: str, log: Path) -> Iterator[Callable[[], None]]:
+def served(db_url: str, api: str, log: Path, *, refresh_window_s: int = 3600) -> Iterator[Callable[[], None]]:
     """`smartcity serve` against `api` with the runner polling every second, once every deployment of the
     registry is registered and its triggers are loaded; yields a `stop()` that a test may call early.
+
+    The board refresh gathers bursts for `refresh_window_s`: by default an hour, so a test about another
+    chain starts no refresh run (each one a Python process on Prefect's runner); the board refresh's own test
+    sets a short window.
 
     Stopping also deletes the deployments and the triggers they own. The session's server outlives the test:
     without this, the next test on it would meet this one's triggers (every later stage event starting runs
@@ -116,7 +120,9 @@ def served(db_url: str, api: str, log: Path) -> Iterator[Callable[[], None]]:
     from smartcity.deployments.runtime.registry import REGISTRY
     from tests.clirun import cli_env
 
-    env = cli_env(db_url, PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="1")
+    env = cli_env(
+        db_url, PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="1", SMARTCITY_REFRESH_WINDOW_S=str(refresh_window_s)
+    )
     if "PREFECT_HOME" in os.environ:
         env["PREFECT_HOME"] = os.environ["PREFECT_HOME"]  # the session's temp home, not ~/.prefect
     with log.open("w") as out:  # a file, not a pipe: nobody reads serve's log while it runs, and a full pipe blocks

@@ -11,7 +11,6 @@ Run as `python -m smartcity.deployments.demo.serving`: it serves, with the demo'
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ RUN_LIMIT = 8
 #: Seconds between the serve loop's polls for scheduled runs (Prefect's default is 10): a chain of triggered
 #: runs pays it once per link, and the simulated clock waits for every chain. A poll is one light read.
 POLL_SECONDS = 0.5
-
-
-#: The burst window of the demo's coalesced artifact refresh (refresh-board; 10 s on a coordinator's server).
-#: A refresh run is a thread here, not a process, so short windows cost little; the story's last settle waits
-#: for the last refresh, so a long window would be waited for at the end.
-COALESCE_SECONDS = 5
 
 
 def serve_env(base: dict[str, str]) -> dict[str, str]:
@@ -92,13 +85,11 @@ def demo_deployments() -> list[Any]:
 
 def demo_served() -> list[tuple[Any, Any]]:
     """Every registry deployment with its flow; the demo's cohort report is labelled simulated, as its data
-    is, and its artifact refreshes gather bursts of `COALESCE_SECONDS`."""
+    is."""
     from smartcity.deployments.runtime.registry import REGISTRY, to_runner_deployment
 
     served = []
     for spec in REGISTRY:
-        if spec.coalesce_seconds:
-            spec = dataclasses.replace(spec, coalesce_seconds=COALESCE_SECONDS)
         deployment = to_runner_deployment(spec)
         if spec.name == "cohort-report":
             deployment.parameters = {**(deployment.parameters or {}), "simulated": True}

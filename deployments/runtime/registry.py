@@ -46,9 +46,9 @@ class Spec:
     # The follow-up this deployment is (FollowUp value): its trigger matches region events whose resource
     # carries `smartcity.follow-up: <name>`.
     follow_up: str | None = None
-    # > 0: one run per burst. The first event schedules a run this many seconds later; the events until then
-    # start no other run (Prefect's reactive `within` window), and that run reads all of their changes.
-    coalesce_seconds: int = 0
+    # One run per burst: the first event schedules a run one window later (SMARTCITY_REFRESH_WINDOW_S); the
+    # events until then start no other run (Prefect's reactive `within` window), and that run reads them all.
+    coalesce: bool = False
 
     def load_flow(self) -> Any:
         """Import the flow object."""
@@ -145,12 +145,12 @@ REGISTRY: tuple[Spec, ...] = (
     Spec(
         "refresh-board",
         "smartcity.flows.refresh_board:refresh_board",
-        "On any stage change, review or review round (bursts coalesced, one run per 10 s at most): republish "
-        "the program board, each cohort's table and progress, and the pending reviews.",
+        "On any stage change, review or review round (bursts coalesced, one run per window, 10 s by default): "
+        "republish the program board, each cohort's table and progress, and the pending reviews.",
         ("report",),
         trigger_events=("smartcity.region.*", "smartcity.review.submitted", "smartcity.masterplan.*"),
         trigger_parameters={"as_of": "{{ event.payload.occurred_at }}"},
-        coalesce_seconds=10,
+        coalesce=True,
     ),
 )
 
@@ -164,9 +164,14 @@ def spec(name: str) -> Spec:
 
 
 def to_runner_deployment(s: Spec, *, module_entrypoint: bool = False) -> Any:
-    """A Prefect RunnerDeployment for the spec (module entrypoints for work pools)."""
+    """A Prefect RunnerDeployment for the spec (module entrypoints for work pools); a coalescing trigger's
+    window is the `refresh_window_s` setting."""
     from prefect.deployments.runner import EntrypointType
     from prefect.events import DeploymentEventTrigger
+
+    from smartcity.models.infra.settings import get_settings
+
+    window = timedelta(seconds=get_settings().refresh_window_s if s.coalesce else 0)
 
     kwargs: dict[str, Any] = {
         "name": s.name,
@@ -187,8 +192,8 @@ def to_runner_deployment(s: Spec, *, module_entrypoint: bool = False) -> Any:
                     **({"smartcity.follow-up": s.follow_up} if s.follow_up else {}),
                 },
                 parameters=s.trigger_parameters,
-                within=timedelta(seconds=s.coalesce_seconds),
-                schedule_after=timedelta(seconds=s.coalesce_seconds),
+                within=window,
+                schedule_after=window,
             )
         ]
     if module_entrypoint:

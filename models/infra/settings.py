@@ -40,6 +40,13 @@ class Settings(BaseSettings):
         description="how long a command waits for the Prefect API to answer before it runs without it "
         "(in-process, events queued); a busy machine may need more",
     )
+    refresh_window_s: int = Field(
+        default=10,
+        ge=1,
+        le=3600,
+        description="how long the served refresh-board deployment gathers a burst of changes into one run "
+        "(read when the registry is served or deployed)",
+    )
     reconcile_grace_minutes: int = Field(
         default=60,
         ge=1,

@@ -69,7 +69,7 @@ def finished(n: int):
 def served(sqlite_url, prefect_api, tmp_path):
     load_registry()
     cohort_with(CODES, quota=4)
-    with serving(sqlite_url, prefect_api, tmp_path / "serve.log"):
+    with serving(sqlite_url, prefect_api, tmp_path / "serve.log", refresh_window_s=2):  # 10 s by default
         yield
 
 

@@ -59,6 +59,21 @@ def test_each_deployment_builds_with_its_trigger_or_schedule(spec):
         zoneinfo.ZoneInfo(tz)
 
 
+def test_only_the_board_refresh_coalesces_and_its_window_is_a_setting(monkeypatch):
+    from tests.conftest import reset_caches
+
+    def windows() -> dict[str, tuple[timedelta, timedelta]]:
+        built = {s.name: to_runner_deployment(s) for s in REGISTRY}
+        return {n: (t.within, t.schedule_after) for n, d in built.items() for t in d.triggers or [] if t.within}
+
+    assert windows() == {"refresh-board": (timedelta(seconds=10), timedelta(seconds=10))}
+    monkeypatch.setenv("SMARTCITY_REFRESH_WINDOW_S", "3")
+    reset_caches()
+    assert windows() == {"refresh-board": (timedelta(seconds=3), timedelta(seconds=3))}
+    monkeypatch.delenv("SMARTCITY_REFRESH_WINDOW_S")
+    reset_caches()
+
+
 def test_event_graph_has_no_dead_ends():
     """Each stage event of the main line past selection starts the next piece of work: in the default program,
     the follow-up label of the stage entered names a deployment that waits for it."""
