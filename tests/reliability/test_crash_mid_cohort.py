@@ -1,10 +1,10 @@
-"""Crash mid-cohort: `smartcity cohort advance` of a 120-region cohort is killed with SIGKILL partway through,
+"""Crash mid-cohort: `smartcity cohort advance` of a 60-region cohort is killed with SIGKILL partway through,
 then run again. Every region advances exactly once, and once the outbox drains the Prefect server holds
 exactly one `smartcity.region.selected` event per region.
 
 The property does not depend on the cohort's size, only on the kill landing between two committed batches
-with batches still to come: 120 regions in batches of 10 (12 batches, killed after 3 or more) is the same
-shape as 514 in the default batches of 50 (11 batches), at a quarter of the transitions and events."""
+with batches still to come: 60 regions in batches of 5 (12 batches, killed after 3 or more) is the same
+shape as 514 in the default batches of 50 (11 batches), at an eighth of the transitions and events."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from tests.reliability.support import audit_counts, event_counts, outbox_pending
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect_server]
 
-REGIONS, BATCH = 120, "10"
-KILL_AFTER = 30  # transitions committed before the kill
+REGIONS, BATCH = 60, "5"
+KILL_AFTER = 15  # transitions committed before the kill
 
 
 def kill_partway(proc, db_url: str, at_least: int, timeout: float = 180) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import csv
 import json
 import logging
 import os
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.slow
 USER = "demo-user"
 BANDUNG = "3273"
 PHASE1 = Path(__file__).resolve().parents[2] / "models" / "data" / "phase1_2017.csv"
+PHASE1_CODES = [row["bps_code"] for row in csv.DictReader(PHASE1.read_text(encoding="utf-8").splitlines())]
 SINCE, UNTIL = "2000-01-01T00:00:00+00:00", (datetime.now(UTC) + timedelta(days=2)).isoformat()
 
 
@@ -289,7 +291,9 @@ def test_planted_secret_appears_nowhere_after_a_full_demo_cycle(
     add_mail_contacts(smtp)
     host, port = receiver.server.server_address[:2]
     story = Story(receiver_url=f"json://{USER}:{secret.quoted}@{host}:{port}", flows=True)
-    result = play(story, None, tmp_path / "home")
+    # The first 8 phase-1 regions, Bandung (the SMTP contact) the last of them: every channel still carries the
+    # secret (mail, JSON posts, flow runs, events, artifacts, the report), at a third of the story's work.
+    result = play(story, None, tmp_path / "home", limit=PHASE1_CODES.index(BANDUNG) + 1)
     board = final_board(story, len(receiver.messages))
     from smartcity.tasks.events import publish_outbox
 
