@@ -7,8 +7,10 @@ processes. This runner does for scheduled runs of its deployments what Prefect's
 client and engine:
 
 - it registers the deployments (`RunnerDeployment.aapply`, which also creates their triggers as automations);
-- it polls `get_scheduled_flow_runs_for_deployments` (the call that also marks the deployments as polled, so
-  the UI shows them ready);
+- it polls for due scheduled runs with a plain read (`read_flow_runs`), and every `mark_seconds` through
+  `get_scheduled_flow_runs_for_deployments`, the call that also marks the deployments as polled so the UI shows
+  them ready. That mark is a write (a job the server runs after answering): made on every 0.5 s poll it was two
+  commits a second on SQLite's single writer, where "ready" needs one a minute;
 - it claims a run by proposing Pending, which the server grants once: two runners never run one flow run;
 - it runs the flow with `prefect.flow_engine.run_flow`, in a thread with its own event loop, at most `limit`
   at once. A run suspended for input (review-round) ends its thread; the server schedules it again when the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,15 +35,28 @@ from uuid import UUID
 import anyio
 
 logger = logging.getLogger("smartcity.runner")
+#: Seconds between the polls that mark the deployments as polled: well inside the 60 s after which Prefect's
+#: foreman service shows a deployment not ready
+#: (PREFECT_SERVER_SERVICES_FOREMAN_DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS).
+MARK_SECONDS = 15.0
 
 
 class InProcessRunner:
     """Serve `served`, pairs of (Prefect RunnerDeployment, the flow object it deploys), until cancelled."""
 
-    def __init__(self, served: Sequence[tuple[Any, Any]], *, limit: int = 8, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        served: Sequence[tuple[Any, Any]],
+        *,
+        limit: int = 8,
+        poll_seconds: float = 0.5,
+        mark_seconds: float = MARK_SECONDS,
+    ) -> None:
         self.served = list(served)
         self.limit = limit
         self.poll_seconds = poll_seconds
+        self.mark_seconds = mark_seconds
+        self.marked_at: float | None = None  # monotonic time of the last poll that marked the deployments
         self.flows: dict[UUID, Any] = {}  # deployment id -> its flow
         self.running: set[UUID] = set()  # ids of the flow runs this runner is running
         self.finished = 0
@@ -67,10 +83,35 @@ class InProcessRunner:
                 await anyio.sleep(self.poll_seconds)
 
     async def due(self, client: Any) -> list[Any]:
-        """The scheduled runs of our deployments that are due now and not already running here."""
-        runs = await client.get_scheduled_flow_runs_for_deployments(
-            deployment_ids=list(self.flows), scheduled_before=datetime.now(UTC) + timedelta(seconds=1)
+        """The scheduled runs of our deployments that are due now and not already running here (the same
+        query either way; the marking call only every `mark_seconds`)."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterNextScheduledStartTime,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
         )
+        from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        before = datetime.now(UTC) + timedelta(seconds=1)
+        now = time.monotonic()
+        if self.marked_at is None or now - self.marked_at >= self.mark_seconds:
+            self.marked_at = now
+            runs = await client.get_scheduled_flow_runs_for_deployments(
+                deployment_ids=list(self.flows), scheduled_before=before
+            )
+        else:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(self.flows))),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+                    next_scheduled_start_time=FlowRunFilterNextScheduledStartTime(before_=before),
+                ),
+                sort=FlowRunSort.NEXT_SCHEDULED_START_TIME_ASC,
+            )
         return [r for r in runs if r.id not in self.running]
 
     async def claim(self, client: Any, flow_run: Any) -> bool:
