@@ -80,12 +80,12 @@ def sources() -> list[str]:
 
 
 def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlite_url, prefect_api, tmp_path):
-    drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 1, 3)])  # ITB (Jawa Barat) left out
+    drafting_with_reviewers(BANDUNG, [REVIEWER_POOL[i] for i in (0, 3)])  # ITB (Jawa Barat) left out
     cli = {"db_url": sqlite_url, "PREFECT_API_URL": prefect_api}
     with serving(sqlite_url, prefect_api, tmp_path / "serve.log"):
         # The CLI's commands run through its entry point in this process: the processes under test are serve's.
         submit = smartcity_in_process(
-            "masterplan", "submit", BANDUNG, "--version", "v1", "--actor", "ani", "--reviewers", "3", **cli
+            "masterplan", "submit", BANDUNG, "--version", "v1", "--actor", "ani", "--reviewers", "2", **cli
         )
         assert submit.code == 0, submit.err
 
@@ -99,15 +99,12 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
         assert asyncio.run(resume(run.id, 1)).status == SetStateStatus.ACCEPT
         run = wait_for(suspended_on_new_key(seen), "the rescheduled run to record the review and suspend again")
         assert sources() == ["ui"]  # recorded once, by a new process
-        assert asyncio.run(resume(run.id, 2)).status == SetStateStatus.ACCEPT
-        wait_for(suspended_on_new_key(seen), "the second review to be recorded")
-        assert sources() == ["ui", "ui"]
         last = smartcity_in_process(
             "review",
             "submit",
             BANDUNG,
             "--reviewer",
-            "3",
+            "2",
             "--scores",
             "governance=4,branding=3,economy=4,living=5,society=4,environment=3",
             "--decision",
@@ -122,6 +119,6 @@ def test_the_deployment_run_suspends_between_reviews_and_records_each_once(sqlit
 
         final = wait_for(completed, "the run to complete")
     assert final.state.is_completed(), (final.state, (tmp_path / "serve.log").read_text()[-3000:])
-    assert len(seen) == 3 and sources() == ["cli", "ui", "ui"]  # no form recorded twice across the reruns
+    assert len(seen) == 2 and sources() == ["cli", "ui"]  # the form recorded once across the three runs
     with session_scope() as s:
         assert find_enrollment(s, BANDUNG).stage == "masterplan_completed"
