@@ -40,7 +40,8 @@ def demo(
         "--prefect-postgres",
         metavar="URL",
         help="run the demo's Prefect server on this PostgreSQL server (its user may create databases): a database "
-        "of its own for this run, dropped when the demo ends. About twice as fast as SQLite (see the README)",
+        "of its own for this run, dropped when the demo ends, copied from a template of Prefect's schema that the "
+        "first run builds there and keeps (smartcity_prefect_template_<version>). About twice as fast as SQLite",
     ),
 ) -> None:
     """Replay phase 1 (2017) end to end on a simulated clock; prints the final board and the report path."""

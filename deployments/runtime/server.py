@@ -129,8 +129,10 @@ def seed_database(prefect_home: Path) -> None:
 
 @contextmanager
 def throwaway_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A new, empty database on the PostgreSQL server of `server_url` (any database its user may connect to, and
-    a user who may create databases), dropped on exit; yields its URL for Prefect's server (asyncpg driver).
+    """A new database on the PostgreSQL server of `server_url` (any database its user may connect to, and a user
+    who may create databases), holding Prefect's empty schema, dropped on exit; yields its URL for Prefect's
+    server (asyncpg driver). It is a copy of `prefect_postgres_template`, so the server skips Prefect's
+    migrations.
 
     Raises `ValueError` with one line when the URL is not PostgreSQL or the server refuses; the URL is never
     part of a message (it may carry a password)."""
@@ -149,9 +151,10 @@ def throwaway_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
     try:
+        template = prefect_postgres_template(admin)
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as exc:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    except (SQLAlchemyError, RuntimeError, subprocess.SubprocessError) as exc:
         admin.dispose()
         cause = getattr(exc, "orig", None) or exc  # the driver's error, when there is one
         first = (str(cause).strip().splitlines() or [""])[0]
@@ -164,6 +167,57 @@ def throwaway_postgres_database(server_url: str, prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+#: Serialises the builds of `prefect_postgres_template` on one PostgreSQL server (pg_advisory_lock's key).
+TEMPLATE_LOCK = 0x5C17_9E3F
+
+
+def prefect_postgres_template(admin: Any) -> str:
+    """The name of a database on `admin`'s PostgreSQL server (an AUTOCOMMIT engine) holding Prefect's empty
+    schema at this Prefect version, built the first time it is asked for; new server databases are copies of it.
+
+    A fresh server on an empty database spends several seconds of CPU on Prefect's migrations before it
+    answers; a copy skips them (the server still checks and upgrades at start). The build runs Prefect's own
+    `prefect server database upgrade` on a scratch database, renamed only when complete, under an advisory lock
+    (two demos or test workers may ask at once). The template stays on the server for the next run, one per
+    Prefect version, named `smartcity_prefect_template_<version>`; dropping it only makes the next run build it
+    again."""
+    import re
+
+    import prefect
+    import sqlalchemy as sa
+
+    name = "smartcity_prefect_template_" + re.sub(r"\W", "_", prefect.__version__)
+    with admin.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": TEMPLATE_LOCK})
+        try:
+            known = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if known is None:
+                scratch = f"{name}_building"
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))  # a build that died
+                conn.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
+                target = admin.url.set(drivername="postgresql+asyncpg", database=scratch)
+                env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+                done = subprocess.run(
+                    [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                    env={
+                        **env,
+                        "PREFECT_API_DATABASE_CONNECTION_URL": target.render_as_string(hide_password=False),
+                        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    },
+                    capture_output=True,  # its output may name the URL, password included: never shown whole
+                    text=True,
+                    timeout=300,
+                )
+                if done.returncode != 0:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+                    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                    raise RuntimeError(f"Prefect's migrations failed there ({last})")
+                conn.execute(sa.text(f'ALTER DATABASE "{scratch}" RENAME TO "{name}"'))
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": TEMPLATE_LOCK})
+    return name
 
 
 def start_server(port: int, env: dict[str, str] | None = None, log: IO[str] | None = None) -> subprocess.Popen:

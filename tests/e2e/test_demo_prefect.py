@@ -136,6 +136,32 @@ def test_small_prefect_demo_leaves_an_office_in_the_ui(tmp_path, chromium):
         httpx.get(f"{ui}/api/health", timeout=2)
 
 
+@pytest.mark.prefect_server
+def test_only_runs_that_started_count_as_keeping_a_generated_name(prefect_api):
+    """A triggered run has a generated name until it starts (then its flow names it): the demo's closing count
+    is of runs that kept one, so a refresh still waiting out its window at the end is not one."""
+    from prefect import flow
+    from prefect.states import Completed, Pending, Scheduled
+
+    from smartcity.deployments.demo.chain import generated_names
+
+    @flow(name="generated-name-probe")
+    def probe() -> None:
+        return None
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        async with get_client() as client:
+            waiting = [
+                (await client.create_flow_run(probe, name=name, state=state)).name
+                for name, state in (("quiet-otter", Scheduled()), ("brisk-heron", Pending()))
+            ]
+            kept = (await client.create_flow_run(probe, name="stale-walrus", state=Completed())).name
+        return waiting, [kept], await generated_names()
+
+    waiting, kept, names = asyncio.run(scenario())
+    assert set(kept) <= set(names) and not set(waiting) & set(names), names
+
+
 @pytest.mark.postgres
 def test_served_demo_on_a_postgres_prefect_server_drops_its_database(tmp_path):
     """`--prefect-postgres`: the story's runs on a Prefect server backed by a database of its own, gone at the end.
@@ -163,6 +189,71 @@ def test_served_demo_on_a_postgres_prefect_server_drops_its_database(tmp_path):
         left = conn.execute(sa.text("select count(*) from pg_database where datname = :n"), {"n": database}).scalar()
     engine.dispose()
     assert left == 0, f"{database} was not dropped"
+
+
+@pytest.mark.postgres
+def test_prefect_databases_are_copies_of_one_template_built_once_per_prefect_version():
+    """A server database starts as a copy of Prefect's migrated schema (no migrations at the server's start); the
+    template is built once, under a lock, and only a complete build gets the template's name."""
+    from smartcity.deployments.runtime.server import prefect_postgres_template, throwaway_postgres_database
+    from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
+
+    if problem := pg_available():
+        pytest.fail(problem) if IN_CI else pytest.skip(problem)
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+    def oid(name: str):
+        with admin.connect() as conn:
+            return conn.execute(sa.text("select oid from pg_database where datname = :n"), {"n": name}).scalar()
+
+    try:
+        template = prefect_postgres_template(admin)
+        built = oid(template)
+        assert template.startswith("smartcity_prefect_template_") and built is not None
+        assert oid(f"{template}_building") is None
+        with throwaway_postgres_database(PG_ADMIN_URL, "smartcity_copy") as url:
+            name = sa.make_url(url).database
+            copy = sa.create_engine(sa.make_url(PG_ADMIN_URL).set(database=name))
+            with copy.connect() as conn:
+                head = conn.execute(sa.text("select version_num from alembic_version")).scalars().all()
+                tables = conn.execute(sa.text("select count(*) from pg_tables where tablename = 'flow_run'")).scalar()
+                runs = conn.execute(sa.text("select count(*) from flow_run")).scalar()
+            copy.dispose()
+            assert len(head) == 1 and tables == 1 and runs == 0
+        assert oid(name) is None, "the copy outlived its block"
+        assert prefect_postgres_template(admin) == template and oid(template) == built  # not built again
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_template_build_that_fails_leaves_no_template(tmp_path, monkeypatch):
+    """Prefect's migrations failing (here a stand-in `prefect` module that exits 1) leave neither a template nor
+    its scratch database, so the next run builds it again instead of copying half a schema."""
+    import prefect
+
+    from smartcity.deployments.runtime.server import prefect_postgres_template
+    from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
+
+    if problem := pg_available():
+        pytest.fail(problem) if IN_CI else pytest.skip(problem)
+    fake = tmp_path / "prefect"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("import sys\nsys.exit('migration failed: boom')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(prefect, "__version__", "0.0.0+broken")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with pytest.raises(RuntimeError, match=r"Prefect's migrations failed there \(migration failed: boom\)"):
+            prefect_postgres_template(admin)
+        with admin.connect() as conn:
+            left = conn.execute(
+                sa.text("select datname from pg_database where datname like 'smartcity_prefect_template_0_0_0%'")
+            ).all()
+        assert left == []
+    finally:
+        admin.dispose()
 
 
 def test_a_prefect_postgres_that_refuses_leaves_the_last_demo_as_it_was(tmp_path):

@@ -13,13 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 
 import pytest
 import sqlalchemy as sa
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
+from smartcity.deployments.runtime.server import throwaway_postgres_database
 from tests.clirun import cli_env, smartcity_in_process
 from tests.conftest import IN_CI, PG_ADMIN_URL, pg_available
 from tests.helpers import REGISTRY, ROOT
@@ -36,23 +36,20 @@ def pg_prefect_server(tmp_path):
     problem = pg_available()
     if problem:
         pytest.fail(problem) if IN_CI else pytest.skip(problem)
-    name = f"prefect_srv_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        c.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))  # as tests/conftest.py does
-    url = PG_ADMIN_URL.replace("+psycopg", "+asyncpg").rsplit("/", 1)[0] + f"/{name}"
     previous = os.environ.get("PREFECT_API_URL")
-    try:
-        with prefect_server(tmp_path, database_url=url) as api:
-            point_prefect_at(api)
-            yield api
-    finally:
-        if previous:
-            point_prefect_at(previous)
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # the demo's --prefect-postgres database: a copy of Prefect's migrated schema, dropped at the end
+    with throwaway_postgres_database(PG_ADMIN_URL, "prefect_srv") as url:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:  # as tests/conftest.py does
+            c.execute(sa.text(f'ALTER DATABASE "{sa.make_url(url).database}" SET synchronous_commit = off'))
         admin.dispose()
+        try:
+            with prefect_server(tmp_path, database_url=url) as api:
+                point_prefect_at(api)
+                yield api
+        finally:
+            if previous:
+                point_prefect_at(previous)
 
 
 def start_worker(name: str, pool: str, db_url: str, api: str, home) -> subprocess.Popen:
