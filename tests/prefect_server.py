@@ -117,7 +117,7 @@ def served(db_url: str, api: str, log: Path, *, refresh_window_s: int = 3600) ->
     of a deployment nobody serves) and its leftover scheduled runs (taken by the next `serve`, against the next
     test's database).
     """
-    from smartcity.deployments.runtime.registry import REGISTRY
+    from smartcity.deployments.demo.serving import wait_served
     from tests.clirun import cli_env
 
     env = cli_env(
@@ -149,32 +149,16 @@ def served(db_url: str, api: str, log: Path, *, refresh_window_s: int = 3600) ->
         asyncio.run(_forget_deployments())
 
     try:
-        # Registered means every deployment and every trigger (an automation) is on the server. On SQLite the
-        # server loads an automation into its trigger service as the automation's row commits (a task it starts
-        # then): a moment after the row is readable, not a refresh cycle later.
-        expected, deadline = {s.name for s in REGISTRY}, time.monotonic() + 120
-        triggers = sum(1 for s in REGISTRY if s.trigger_event or s.trigger_events)
-        while not _registered(asyncio.run(_deployments_and_automations()), expected, triggers):
-            assert proc.poll() is None, f"serve exited: {log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"serve did not register {expected}: {log.read_text()[-2000:]}"
-            time.sleep(0.25)
+        # The demo's own wait: every registry deployment and every trigger (an automation, by name) is on the
+        # server. On SQLite the server loads an automation into its trigger service as its row commits.
+        try:
+            wait_served(proc, timeout=120)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}: {log.read_text()[-2000:]}") from None
         time.sleep(0.5)
         yield stop
     finally:
         stop()
-
-
-async def _deployments_and_automations() -> tuple[set[str], int]:
-    """The names of the server's deployments, and how many automations it has."""
-    from prefect import get_client
-
-    async with get_client() as client:
-        return {d.name for d in await client.read_deployments()}, len(await client.read_automations())
-
-
-def _registered(found: tuple[set[str], int], deployments: set[str], triggers: int) -> bool:
-    names, automations = found
-    return deployments <= names and automations >= triggers
 
 
 async def drop_triggers(*, and_deployments: bool = False) -> None:
