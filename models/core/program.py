@@ -76,6 +76,7 @@ def nominate(
     if not codes:
         raise BadInput("no region codes given")
     regions = {r.bps_code: r for r in session.exec(select(Region).where(col(Region.bps_code).in_(codes))).all()}
+    regions_by_id = {row_id(r): r for r in regions.values()}
     unknown = [c for c in codes if c not in regions]
     if unknown:
         raise BadInput(f"unknown region code(s): {', '.join(unknown[:20])}" + (" ..." if len(unknown) > 20 else ""))
@@ -109,10 +110,11 @@ def nominate(
     ]
     session.add_all(new)
     session.flush()
-    from smartcity.models.deadlines.ops import open_stage_deadlines
+    from smartcity.models.deadlines.ops import open_first_deadlines
 
-    for enrollment in new:  # nominees are assessed before selection: open that milestone now
-        open_stage_deadlines(session, enrollment, first, now)
+    # Nominees are assessed before selection: open that milestone (and whatever else the first stage owes) now.
+    zones = {row_id(e): regions_by_id[e.region_id].timezone for e in new}
+    open_first_deadlines(session, new, first, now, zones)
     if new:
         added = {e.region_id for e in new}
         audit.record(

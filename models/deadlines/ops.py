@@ -8,7 +8,7 @@ recipient (the region's zone; Asia/Jakarta for coordinators without a region).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -18,7 +18,7 @@ from sqlalchemy import Insert, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from smartcity.models.calendar.dates import event_dates
+from smartcity.models.calendar.dates import EventDates, event_dates
 from smartcity.models.core import audit
 from smartcity.models.core.datetext import no_such_day
 from smartcity.models.core.enrollments import find_enrollment
@@ -91,14 +91,14 @@ def policy_of(session: Session, enrollment_id: int, policy: DeadlinePolicy | Non
 
 
 Timed = DeadlineRule | Milestone
+#: (kind, key, rule or milestone): one deadline a stage owes
+Spec = tuple[DeadlineKind, str, Timed]
 
 
-def stage_specs(policy: DeadlinePolicy, stage: str) -> list[tuple[DeadlineKind, str, Timed]]:
+def stage_specs(policy: DeadlinePolicy, stage: str) -> list[Spec]:
     """(kind, key, rule or milestone) of every deadline a region entering `stage` owes."""
     rule = policy.rule_for(stage) if stage != DeadlineKind.review else None
-    specs: list[tuple[DeadlineKind, str, Timed]] = (
-        [] if rule is None else [(DeadlineKind.stage, rule.deadline_key, rule)]
-    )
+    specs: list[Spec] = [] if rule is None else [(DeadlineKind.stage, rule.deadline_key, rule)]
     return specs + [(DeadlineKind.milestone, m.key, m) for m in policy.milestones_for(stage)]
 
 
@@ -223,17 +223,64 @@ def open_stage_deadlines(
     policy = policy or cohort_policy(session, enrollment.cohort_id)
     _close_left_stages(session, enrollment_id, stage, now, actor, advanced)
     specs = stage_specs(policy, stage)
-    if not specs:
-        session.flush()
+    created: list[Deadline] = []
+    if specs:
+        _, tz = _zone_of(session, enrollment_id)
+        have = set(
+            session.exec(
+                select(Deadline.key).where(
+                    Deadline.enrollment_id == enrollment_id, Deadline.status == DeadlineStatus.open
+                )
+            ).all()
+        )
+        events = _events_for(session, enrollment.cohort_id, specs)
+        created = _open_specs(session, enrollment_id, stage, specs, have, tz, policy, events, now)
+    session.flush()
+    return created
+
+
+def open_first_deadlines(
+    session: Session, enrollments: Sequence[Enrollment], stage: str, entered_at: datetime, zones: Mapping[int, str]
+) -> list[Deadline]:
+    """What `open_stage_deadlines` does for enrollments of one cohort just created in `stage`, in one pass.
+
+    New enrollments have no deadline to close or to keep, and the caller knows their zones (`zones`: enrollment
+    id -> IANA zone), so nominating 514 regions costs one flush rather than four queries and a flush each."""
+    if not enrollments:
         return []
-    _, tz = _zone_of(session, enrollment_id)
-    have = set(
-        session.exec(
-            select(Deadline.key).where(Deadline.enrollment_id == enrollment_id, Deadline.status == DeadlineStatus.open)
-        ).all()
-    )
-    # The calendar is read only when the stage has something on an event: a stage change costs what it did.
-    events = event_dates(session, cohort_id=enrollment.cohort_id) if any(t.event for _, _, t in specs) else {}
+    cohorts = {e.cohort_id for e in enrollments}
+    if len(cohorts) != 1:
+        raise ValueError(f"open_first_deadlines takes the enrollments of one cohort, got cohorts {sorted(cohorts)}")
+    now, cohort_id = _aware(entered_at, "entered_at"), cohorts.pop()
+    policy = cohort_policy(session, cohort_id)
+    specs = stage_specs(policy, stage)
+    events = _events_for(session, cohort_id, specs)
+    created = [
+        deadline
+        for e in enrollments
+        for deadline in _open_specs(session, row_id(e), stage, specs, set(), zones[row_id(e)], policy, events, now)
+    ]
+    session.flush()
+    return created
+
+
+def _events_for(session: Session, cohort_id: int, specs: list[Spec]) -> dict[str, EventDates]:
+    """The cohort's calendar, read only when one of `specs` is on an event: a stage change costs what it did."""
+    return event_dates(session, cohort_id=cohort_id) if any(t.event for _, _, t in specs) else {}
+
+
+def _open_specs(
+    session: Session,
+    enrollment_id: int,
+    stage: str,
+    specs: list[Spec],
+    have: set[str],
+    tz: str,
+    policy: DeadlinePolicy,
+    events: dict[str, EventDates],
+    now: datetime,
+) -> list[Deadline]:
+    """The deadlines of `specs` not already open (`have`: their keys) and due by now's rules, added."""
     created = []
     for kind, key, timed in specs:
         if key in have:  # idempotent: a re-run never doubles a deadline
@@ -241,7 +288,6 @@ def open_stage_deadlines(
         if (due := due_of(timed, now, tz, policy.due_hour, events)) is None:
             continue
         created.append(_new_deadline(session, enrollment_id, kind, key, stage, due, tz, policy, now, now))
-    session.flush()
     return created
 
 

@@ -464,3 +464,30 @@ def test_unaddressed_reminders_of_a_closed_deadline_are_cancelled(world):
     with session_scope() as s:
         complete_milestone(s, SURABAYA, "bimtek-1", "ani", T0)
     assert [r.status for r in rows(deadline_id=bimtek.id)] == ["cancelled"]
+
+
+def test_nominating_opens_what_opening_each_region_alone_would(db_url):
+    """`nominate` opens the first stage's deadlines for all its new enrollments in one pass; region by region,
+    `open_stage_deadlines` opens the same ones (keys, due instants in each region's zone, first rungs)."""
+    from smartcity.models.core.tables import Enrollment
+    from smartcity.models.deadlines.ops import open_stage_deadlines
+
+    load_registry()
+    cohort_with([BANDUNG, MAKASSAR, MIMIKA, "1571", "3578"])
+
+    def deadlines() -> list[tuple]:
+        with session_scope() as s:
+            rows = s.exec(select(Deadline)).all()
+            return sorted(
+                (d.enrollment_id, d.kind, d.key, d.stage, d.due_at, d.next_rung, d.next_rung_at) for d in rows
+            )
+
+    together = deadlines()
+    assert len(together) == 5 and {key for _, _, key, *_ in together} == {"assessment"}
+    assert len({due for _, _, _, _, due, _, _ in together}) > 1  # WIB, WITA and WIT: the zones were used
+    with session_scope() as s:
+        s.execute(sa.delete(Deadline))
+    with session_scope() as s:
+        for enrollment in s.exec(select(Enrollment)).all():
+            open_stage_deadlines(s, enrollment, "nominated", T0)
+    assert deadlines() == together
