@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, one_ca_bundle
 
 #: The CLI's wait for the Prefect API in tests: a loaded machine (two suites at once) answered the 2 s default
 #: too late, and the command then ran without Prefect, so a test of its flow run found none. A dead API
@@ -39,6 +39,7 @@ def cli_env(db_url: str, **extra: str) -> dict[str, str]:
     """Environment for a CLI process: the test database and, by default, no Prefect server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SMARTCITY_"))}
     env.update(
+        one_ca_bundle(),
         SMARTCITY_DATABASE_URL=db_url,
         PREFECT_API_URL=DEAD_API,
         PYTHONPATH=str(ROOT),
@@ -79,6 +80,7 @@ def _as_cli_process(db_url: str, extra: dict[str, str]) -> Iterator[None]:
     from tests.conftest import reset_caches
 
     saved_env, saved_argv, saved_cwd, saved_levels = dict(os.environ), sys.argv, os.getcwd(), _logging_levels()
+    saved_prefect = _prefect_settings()
     env = cli_env(db_url, **extra)
     if "PREFECT_HOME" in saved_env and "PREFECT_HOME" not in extra:
         env["PREFECT_HOME"] = saved_env["PREFECT_HOME"]  # the session's temp home, never ~/.prefect
@@ -95,11 +97,21 @@ def _as_cli_process(db_url: str, extra: dict[str, str]) -> Iterator[None]:
         os.chdir(saved_cwd)
         reset_caches()
         for thing, level in saved_levels.items():  # the CLI quiets Prefect's console handler for its own run
-            thing.setLevel(level)
-        if "prefect.context" in sys.modules:  # a command that found a live API pointed Prefect at it
+            if thing.level != level:  # a logger's setLevel clears every logger's cache: only when it changed
+                thing.setLevel(level)
+        if _prefect_settings() is not saved_prefect:  # a command that found a live API pointed Prefect at it
             from prefect.context import refresh_global_settings_context
 
             refresh_global_settings_context()
+
+
+def _prefect_settings() -> object:
+    """Prefect's current settings object, if Prefect is imported (rebuilding it costs ~0.1 s: only on change)."""
+    if "prefect.context" not in sys.modules:
+        return None
+    from prefect.context import get_settings_context
+
+    return get_settings_context().settings
 
 
 def _logging_levels() -> dict[logging.Logger | logging.Handler, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,24 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
+from tests.helpers import one_ca_bundle
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("SMARTCITY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# HTTP clients load a one-certificate CA bundle, in this process and the ones it starts (tests/helpers.py says why).
+for _name, _value in one_ca_bundle().items():
+    os.environ.setdefault(_name, _value)
 # In-process CLI calls wait as long for the Prefect API as CLI processes do (tests/clirun.py says why).
 os.environ.setdefault("SMARTCITY_PREFECT_PROBE_TIMEOUT_S", "30")
+
+# A shell starts a background job (`cmd &` without job control) with SIGINT ignored, and an ignored signal stays
+# ignored in every process started after: `up` would then ignore the Ctrl-C its test sends, and Prefect's worker
+# (which turns SIGTERM into SIGINT to itself) would ignore SIGTERM. Python's own handler here makes the processes
+# the tests start get SIGINT as a terminal's foreground job does (a handler is reset to the default by exec).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # CI runs the same generated examples every time (a property test found flaky there blocks a landing);
 # local runs keep exploring new ones.

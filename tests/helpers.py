@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import os
+import tempfile
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from smartcity.models.core.program import create_cohort, nominate
 from smartcity.models.core.regions import parse_regions, read_csv_text, upsert_regions
+from smartcity.models.core.tables import RegionBase
 from smartcity.models.infra.db import session_scope
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,9 +21,34 @@ PHASE1 = SHARED_DATA / "phase1_2017.csv"
 T0 = datetime(2017, 5, 2, 1, 0, tzinfo=UTC)
 
 
+@cache
+def _registry() -> tuple[RegionBase, ...]:
+    """The shared registry, parsed and validated once per test process (hundreds of tests load it)."""
+    return tuple(parse_regions(read_csv_text(REGISTRY), source=str(REGISTRY)))
+
+
+def one_ca_bundle() -> dict[str, str]:
+    """Environment that points every HTTP client at a CA bundle of one certificate (certifi's first).
+
+    httpx, and Prefect's client (which builds its own SSL context), load a CA bundle each time a client is made:
+    certifi's full bundle costs about 33 ms of CPU each time, and the suite makes thousands of clients (a poll
+    of a Prefect API opens one, in the tests and in the processes they start). The tests speak plain HTTP to
+    loopback only, so no certificate is ever checked; a one-certificate bundle loads in under 1 ms."""
+    import certifi
+
+    path = Path(tempfile.gettempdir()) / "smartcity-tests-one-ca.pem"
+    if not path.exists():
+        bundle = Path(certifi.where()).read_text(encoding="ascii")
+        end = "-----END CERTIFICATE-----"
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(bundle[: bundle.index(end) + len(end)].strip() + "\n", encoding="ascii")
+        os.replace(scratch, path)  # atomic: parallel workers may write it at once
+    return {"SSL_CERT_FILE": str(path), "PREFECT_API_SSL_CERT_FILE": str(path)}
+
+
 def load_registry() -> list[str]:
     """Import all 514 regions from the shared registry; return their codes."""
-    regions = parse_regions(read_csv_text(REGISTRY), source=str(REGISTRY))
+    regions = list(_registry())
     with session_scope() as session:
         upsert_regions(session, regions, now=T0)
     return [r.bps_code for r in regions]

@@ -39,8 +39,11 @@ def wait_healthy(api: str, timeout: float = 120, headers: dict | None = None) ->
 
 
 def _server_env(home: Path) -> dict[str, str]:
+    from tests.helpers import one_ca_bundle
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
+        one_ca_bundle(),
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
