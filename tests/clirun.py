@@ -116,11 +116,10 @@ def _prefect_settings() -> object:
 
 def _logging_levels() -> dict[logging.Logger | logging.Handler, int]:
     """The level of every logger and handler that exists now."""
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
+    from smartcity.deployments.runtime.runner import all_loggers
+
     levels: dict[logging.Logger | logging.Handler, int] = {}
-    for lg in loggers:
+    for lg in all_loggers():
         levels[lg] = lg.level
         levels.update((h, h.level) for h in lg.handlers)
     return levels

@@ -71,12 +71,16 @@ def quiet_prefect_console() -> None:
         return
     # The console handler's level only (what setting the variable does at set-up): re-running Prefect's whole
     # logging set-up for it cost about 0.15 s of CPU a call (it renders every Prefect setting).
-    loggers = [logging.getLogger()] + [
-        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
-    ]
-    for handler in {h for lg in loggers for h in lg.handlers}:
+    for handler in {h for lg in all_loggers() for h in lg.handlers}:
         if isinstance(handler, handlers.PrefectConsoleHandler):
             handler.setLevel(level)
+
+
+def all_loggers() -> list[logging.Logger]:
+    """The root logger and every logger created so far (placeholders left out)."""
+    return [logging.getLogger()] + [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
 
 
 def require_api(hint: str) -> None:
