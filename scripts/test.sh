@@ -14,7 +14,7 @@ export PATH="$PWD/$VENV/bin:$PATH"
 SMARTCITY_VENV="$VENV" bash scripts/lint.sh
 # One pytest worker more than there are cores (SMARTCITY_TEST_WORKERS sets the number; 0 runs in this process):
 # the end-to-end tests spend much of their time waiting on servers and processes, so a third worker on 2 cores
-# keeps them busy (measured: CPU 88 % busy and 338-345 s of pytest with 3 workers, 398 s with 2). Every test
+# keeps them busy (measured on 2026-12-07, same code back to back: 283 s of pytest with 3 workers, 379 s with 2). Every test
 # owns its databases, ports and temp dirs, and each worker starts its own session Prefect server. Work stealing
 # keeps the long end-to-end tests from piling up at the end of one worker. The 30 slowest tests are listed at the
 # end, so the next regression in suite time shows in CI's log.
