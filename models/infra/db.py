@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -105,11 +105,17 @@ def get_engine(url: str | None = None) -> Engine:
     return _ENGINES[url]
 
 
-def reset_engines() -> None:
-    """Dispose every cached engine (tests and forked workers call this)."""
-    for engine in _ENGINES.values():
+def reset_engines(*, keep: Collection[str] = ()) -> None:
+    """Close every cached engine's connections and forget the engines, except those for the URLs in `keep`
+    (tests and forked workers call this).
+
+    A kept engine opens new connections on next use and keeps its compiled-statement cache: a test suite that
+    reuses one URL for test after test compiles each statement once, not once per test."""
+    kept = {normalise_url(url) for url in keep}
+    for url, engine in list(_ENGINES.items()):
         engine.dispose()
-    _ENGINES.clear()
+        if url not in kept:
+            del _ENGINES[url]
 
 
 def _build_engine(url: str) -> Engine:

@@ -3,8 +3,6 @@ current stage, and no region may ever skip a stage."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from smartcity.models.infra.db import session_scope
 from smartcity.models.programs.loading import shipped
 from smartcity.models.quickwins.tables import QuickWin
 from smartcity.models.reviews.tables import MasterplanRound
-from tests.conftest import reset_caches
+from tests.conftest import fresh_sqlite, reset_caches
 from tests.helpers import T0, cohort_with, load_registry
 
 CODES = ["3273", "3271", "3275", "9412"]
@@ -33,15 +31,13 @@ class StageMachine(RuleBasedStateMachine):
     """A model of expected stages next to the real database."""
 
     template: Path
+    path: Path  # each example gets a fresh copy of the template here
 
     def __init__(self):
         super().__init__()
-        self.dir = tempfile.mkdtemp()
-        path = Path(self.dir) / "s.db"
-        shutil.copy(self.template, path)
         import os
 
-        os.environ["SMARTCITY_DATABASE_URL"] = f"sqlite:///{path}"
+        os.environ["SMARTCITY_DATABASE_URL"] = fresh_sqlite(self.template, self.path)
         reset_caches()
         load_registry()
         cohort_with(CODES, quota=3)
@@ -50,7 +46,6 @@ class StageMachine(RuleBasedStateMachine):
 
     def teardown(self):
         reset_caches()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     @rule(
         code=st.sampled_from(CODES),
@@ -106,8 +101,9 @@ class StageMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.slow
-def test_stage_machine_stateful(sqlite_template):
-    StageMachine.template = sqlite_template
+def test_stage_machine_stateful(sqlite_template, sqlite_path, monkeypatch):
+    monkeypatch.delenv("SMARTCITY_DATABASE_URL", raising=False)  # the examples set it; restored after the test
+    StageMachine.template, StageMachine.path = sqlite_template, sqlite_path
     runner = StageMachine.TestCase
     runner.settings = settings(
         max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
