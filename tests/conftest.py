@@ -41,7 +41,7 @@ if IN_CI:
 
 #: The database URLs that test after test reuses (one SQLite path per worker, the session's PostgreSQL database):
 #: their engines survive `reset_caches`, so each SQL statement is compiled once per worker, not once per test
-#: (a quarter of the domain tests' CPU on PostgreSQL, measured).
+#: (about a quarter of the domain tests' CPU on either database, measured).
 REUSED_URLS: set[str] = set()
 
 
@@ -55,8 +55,8 @@ def reset_caches() -> None:
 
 
 def fresh_sqlite(template: Path, path: Path) -> str:
-    """`path` made a new copy of `template` (a new file: a process still holding the old one cannot touch it, and
-    the old write-ahead log goes with it); its URL, reused from test to test."""
+    """`path` made a new copy of `template` (the old file and its write-ahead log removed first, so a connection
+    left open on them keeps the old file); its URL, the same from test to test."""
     reset_caches()  # nothing of ours keeps the old file open
     for old in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
         old.unlink(missing_ok=True)
@@ -143,7 +143,7 @@ def _empty_pg(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path, monkeypatch) -> Iterator[str]:
+def db_url(request, monkeypatch) -> Iterator[str]:
     """A migrated, empty database on each backend, set as SMARTCITY_DATABASE_URL."""
     if request.param == "sqlite":
         url = fresh_sqlite(request.getfixturevalue("sqlite_template"), request.getfixturevalue("sqlite_path"))
